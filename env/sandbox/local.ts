@@ -1,0 +1,253 @@
+// Local sandbox: a copy-on-write layer (overlayfs) over a pristine checkout, or a git worktree where the
+// process may not mount. Commands run as processes of this machine: isolation of the filesystem outside the
+// tree comes with the bwrap/Docker backends; here every *file action* is confined to the tree.
+import { execFile } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { lstat, mkdir, mkdtemp, readdir, readFile, realpath, rename, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { FIXED_IDENTITY, git } from '../git.ts';
+import { DEFAULT_MAX_OUTPUT_BYTES, runCommand, scrubbedEnv } from './exec.ts';
+import { SandboxPathError, type ExecOptions, type ExecResult, type Sandbox } from './types.ts';
+
+const execFileAsync = promisify(execFile);
+
+export const SANDBOX_PREFIX = 'repogym-sb-';
+
+export function defaultCacheDir(): string {
+  return process.env.REPOGYM_CACHE ?? path.join(os.homedir(), '.cache', 'repogym');
+}
+
+export interface LocalSandboxOptions {
+  repo: string;
+  commit: string;
+  cacheDir?: string;
+  layer?: 'auto' | 'overlay' | 'worktree';
+  defaultTimeoutSec?: number;
+}
+
+export interface Pristine {
+  dir: string;
+  /** The single commit of the pristine repository (its tree is `commit` of the source repo). */
+  head: string;
+}
+
+/**
+ * One read-only checkout per (repo, commit), shared by every episode on it. It holds a fresh one-commit
+ * history: the source repo's later commits (which may contain the fix) never reach the agent.
+ */
+export async function ensurePristine(repo: string, commit: string, cacheDir = defaultCacheDir()): Promise<Pristine> {
+  const source = await realpath(repo);
+  const key = createHash('sha256').update(source).digest('hex').slice(0, 16);
+  const dir = path.join(cacheDir, 'pristine', `${key}-${commit}`);
+  if (!existsSync(dir)) {
+    await mkdir(path.dirname(dir), { recursive: true });
+    const building = `${dir}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
+    try {
+      await mkdir(building);
+      const index = `${building}.index`;
+      // A private index: the source repo's own index and work tree are never touched.
+      await git(['read-tree', commit], { cwd: source, env: { GIT_INDEX_FILE: index } });
+      await git(['checkout-index', '-a', '-f', `--prefix=${building}/`], {
+        cwd: source,
+        env: { GIT_INDEX_FILE: index },
+      });
+      await rm(index, { force: true });
+      await git(['init', '-q', '-b', 'main'], { cwd: building });
+      await git(['add', '-A', '-f'], { cwd: building });
+      await git(['commit', '-q', '--allow-empty', '-m', `base ${commit}`], { cwd: building, env: FIXED_IDENTITY });
+      await rename(building, dir).catch(async (err: NodeJS.ErrnoException) => {
+        // Another process built the same checkout first: use theirs.
+        if (err.code !== 'ENOTEMPTY' && err.code !== 'EEXIST') throw err;
+      });
+    } finally {
+      await rm(building, { recursive: true, force: true });
+    }
+  }
+  const head = (await git(['rev-parse', 'HEAD'], { cwd: dir })).trim();
+  return { dir, head };
+}
+
+function isInside(root: string, candidate: string): boolean {
+  const rel = path.relative(root, candidate);
+  return rel === '' || (!rel.startsWith('..') && !path.isAbsolute(rel));
+}
+
+async function lstatOrNull(p: string) {
+  return lstat(p).catch(() => null);
+}
+
+/** Resolves `relPath` under `root`, rejecting anything that leaves it, through `..` or through symlinks. */
+export async function resolveInside(root: string, relPath: string): Promise<string> {
+  if (typeof relPath !== 'string' || relPath.length === 0) throw new SandboxPathError(String(relPath), 'is empty');
+  if (relPath.includes('\0')) throw new SandboxPathError(relPath, 'contains a NUL byte');
+  const abs = path.resolve(root, relPath);
+  if (!isInside(root, abs)) throw new SandboxPathError(relPath, 'is outside the sandbox');
+  const realRoot = await realpath(root);
+  let probe = abs;
+  while (!(await lstatOrNull(probe))) probe = path.dirname(probe);
+  let real: string;
+  try {
+    real = await realpath(probe);
+  } catch {
+    throw new SandboxPathError(relPath, 'goes through a dangling symlink');
+  }
+  if (!isInside(realRoot, real)) throw new SandboxPathError(relPath, 'leads outside the sandbox through a symlink');
+  return abs;
+}
+
+async function mountedPaths(): Promise<Set<string>> {
+  const info = await readFile('/proc/self/mountinfo', 'utf8').catch(() => '');
+  return new Set(info.split('\n').map((line) => line.split(' ')[4] ?? ''));
+}
+
+async function unmount(target: string): Promise<void> {
+  await execFileAsync('umount', [target]).catch(() => execFileAsync('umount', ['-l', target]));
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+let sweptStale = false;
+
+/** Removes sandboxes whose owning process died (kill -9, crash): their mounts and files. */
+export async function sweepStaleSandboxes(tmpRoot = os.tmpdir()): Promise<number> {
+  const mounted = await mountedPaths();
+  let removed = 0;
+  for (const name of await readdir(tmpRoot).catch(() => [] as string[])) {
+    if (!name.startsWith(SANDBOX_PREFIX)) continue;
+    const dir = path.join(tmpRoot, name);
+    const owner = Number(await readFile(path.join(dir, 'owner.pid'), 'utf8').catch(() => 'NaN'));
+    if (Number.isFinite(owner) && processAlive(owner)) continue;
+    const tree = path.join(dir, 'repo');
+    if (mounted.has(tree)) await unmount(tree);
+    await rm(dir, { recursive: true, force: true });
+    removed++;
+  }
+  return removed;
+}
+
+async function tryOverlay(lower: string, episodeDir: string, tree: string): Promise<boolean> {
+  if (process.getuid?.() !== 0) return false;
+  const upper = path.join(episodeDir, 'upper');
+  const work = path.join(episodeDir, 'work');
+  await mkdir(upper);
+  await mkdir(work);
+  try {
+    await execFileAsync('mount', [
+      '-t',
+      'overlay',
+      'overlay',
+      '-o',
+      `lowerdir=${lower},upperdir=${upper},workdir=${work}`,
+      tree,
+    ]);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export async function createLocalSandbox(opts: LocalSandboxOptions): Promise<Sandbox> {
+  if (!sweptStale) {
+    sweptStale = true;
+    await sweepStaleSandboxes();
+  }
+  const pristine = await ensurePristine(opts.repo, opts.commit, opts.cacheDir);
+  const episodeDir = await mkdtemp(path.join(os.tmpdir(), SANDBOX_PREFIX));
+  const tree = path.join(episodeDir, 'repo');
+  const home = path.join(episodeDir, 'home');
+  const tmp = path.join(episodeDir, 'tmp');
+  let layer: 'overlay' | 'worktree' = 'worktree';
+  try {
+    await writeFile(path.join(episodeDir, 'owner.pid'), String(process.pid));
+    await Promise.all([mkdir(tree), mkdir(home), mkdir(tmp)]);
+    if (opts.layer !== 'worktree' && (await tryOverlay(pristine.dir, episodeDir, tree))) {
+      layer = 'overlay';
+    } else if (opts.layer === 'overlay') {
+      throw new Error('overlay mount failed (needs root or a user namespace) and layer "overlay" was required');
+    } else {
+      await rm(tree, { recursive: true });
+      await git(['worktree', 'add', '-q', '--detach', tree, pristine.head], { cwd: pristine.dir });
+    }
+  } catch (err) {
+    await rm(episodeDir, { recursive: true, force: true });
+    throw err;
+  }
+  return new LocalSandbox(tree, episodeDir, home, tmp, layer, pristine, opts.defaultTimeoutSec ?? 30);
+}
+
+class LocalSandbox implements Sandbox {
+  private disposed = false;
+
+  constructor(
+    readonly root: string,
+    private readonly episodeDir: string,
+    private readonly home: string,
+    private readonly tmp: string,
+    readonly layer: 'overlay' | 'worktree',
+    private readonly pristine: Pristine,
+    private readonly defaultTimeoutSec: number,
+  ) {}
+
+  private assertLive(): void {
+    if (this.disposed) throw new Error('sandbox was disposed');
+  }
+
+  async exec(command: string | string[], opts: ExecOptions = {}): Promise<ExecResult> {
+    this.assertLive();
+    const cwd = opts.cwd ? await this.resolve(opts.cwd) : this.root;
+    return runCommand(command, {
+      cwd,
+      env: scrubbedEnv(this.home, this.tmp, opts.env),
+      timeoutSec: opts.timeoutSec ?? this.defaultTimeoutSec,
+      maxOutputBytes: opts.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES,
+      telemetryFile: path.join(this.episodeDir, `time-${randomBytes(4).toString('hex')}`),
+      stdin: opts.stdin,
+    });
+  }
+
+  resolve(relPath: string): Promise<string> {
+    this.assertLive();
+    return resolveInside(this.root, relPath);
+  }
+
+  async readFile(relPath: string): Promise<string> {
+    return readFile(await this.resolve(relPath), 'utf8');
+  }
+
+  async writeFile(relPath: string, content: string): Promise<void> {
+    const abs = await this.resolve(relPath);
+    await mkdir(path.dirname(abs), { recursive: true });
+    await writeFile(abs, content);
+  }
+
+  async diff(): Promise<string> {
+    this.assertLive();
+    // A throwaway index: the agent's own staging area is left as it was.
+    const env = { GIT_INDEX_FILE: path.join(this.episodeDir, 'diff.index') };
+    await git(['read-tree', this.pristine.head], { cwd: this.root, env });
+    await git(['add', '-A'], { cwd: this.root, env });
+    return git(['diff', '--cached', '--binary', this.pristine.head], { cwd: this.root, env });
+  }
+
+  async dispose(): Promise<void> {
+    if (this.disposed) return;
+    this.disposed = true;
+    if (this.layer === 'overlay') {
+      await unmount(this.root);
+    } else {
+      await git(['worktree', 'remove', '--force', this.root], { cwd: this.pristine.dir }).catch(() => undefined);
+    }
+    await rm(this.episodeDir, { recursive: true, force: true });
+    if (this.layer === 'worktree') await git(['worktree', 'prune'], { cwd: this.pristine.dir }).catch(() => {});
+  }
+}

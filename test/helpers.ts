@@ -1,0 +1,33 @@
+import { mkdtemp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { FIXED_IDENTITY, git } from '../env/git.ts';
+
+/** A real git repository with one commit holding `files`; returns its path and commit. */
+export async function makeRepo(files: Record<string, string>): Promise<{ dir: string; commit: string }> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'repogym-fixture-'));
+  for (const [name, content] of Object.entries(files)) {
+    await mkdir(path.dirname(path.join(dir, name)), { recursive: true });
+    await writeFile(path.join(dir, name), content);
+  }
+  await git(['init', '-q', '-b', 'main'], { cwd: dir });
+  await git(['add', '-A'], { cwd: dir });
+  await git(['commit', '-q', '-m', 'fixture'], { cwd: dir, env: FIXED_IDENTITY });
+  const commit = (await git(['rev-parse', 'HEAD'], { cwd: dir })).trim();
+  return { dir, commit };
+}
+
+export async function removeDir(dir: string): Promise<void> {
+  await rm(dir, { recursive: true, force: true });
+}
+
+/** True while `pid` runs; a zombie waiting to be reaped counts as gone. Polls briefly: SIGKILL is async. */
+export async function isRunning(pid: number, graceMs = 1000): Promise<boolean> {
+  const deadline = Date.now() + graceMs;
+  for (;;) {
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => null);
+    const running = stat !== null && stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
+    if (!running || Date.now() > deadline) return running;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
