@@ -39,7 +39,8 @@ export function git(args: string[], opts: GitOptions): Promise<string> {
         encoding: 'utf8',
       },
       (err, stdout, stderr) => {
-        if (err) reject(new GitError(args, stderr || err.message, typeof err.code === 'number' ? err.code : null));
+        if (err)
+          reject(new GitError(args, stderr || err.message, typeof err.code === 'number' ? err.code : null));
         else resolve(stdout);
       },
     );

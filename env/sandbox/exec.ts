@@ -62,10 +62,15 @@ export function capText(text: string, cap = DEFAULT_MAX_OUTPUT_BYTES): string {
 
 // Variables a build or test tool legitimately needs. Everything else (API keys, tokens, cloud credentials,
 // the caller's HOME) stays outside the sandbox.
-const PASSTHROUGH = /^(PATH|LANG|LANGUAGE|LC_[A-Z]+|TZ|TERM|PYENV_[A-Z_]+|JAVA_HOME|GOROOT|CARGO_HOME|RUSTUP_HOME)$/;
+const PASSTHROUGH =
+  /^(PATH|LANG|LANGUAGE|LC_[A-Z]+|TZ|TERM|PYENV_[A-Z_]+|JAVA_HOME|GOROOT|CARGO_HOME|RUSTUP_HOME)$/;
 const SECRET = /(KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL|AUTH|SESSION|COOKIE)/i;
 
-export function scrubbedEnv(home: string, tmp: string, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+export function scrubbedEnv(
+  home: string,
+  tmp: string,
+  extra: Record<string, string> = {},
+): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
   for (const [name, value] of Object.entries(process.env)) {
     if (value !== undefined && PASSTHROUGH.test(name) && !SECRET.test(name)) env[name] = value;
@@ -113,7 +118,9 @@ function killGroup(pid: number): void {
 
 export async function runCommand(command: string | string[], opts: RunOptions): Promise<ExecResult> {
   const argv = typeof command === 'string' ? ['bash', '-c', command] : command;
-  const wrapped = hasGnuTime ? [TIME_BIN, '-q', '-f', '%e %U %S %M', '-o', opts.telemetryFile, ...argv] : argv;
+  const wrapped = hasGnuTime
+    ? [TIME_BIN, '-q', '-f', '%e %U %S %M', '-o', opts.telemetryFile, ...argv]
+    : argv;
   const started = performance.now();
   const output = new CappedBuffer(opts.maxOutputBytes);
   const child = spawn(wrapped[0]!, wrapped.slice(1), {
@@ -126,8 +133,11 @@ export async function runCommand(command: string | string[], opts: RunOptions): 
   child.stdin?.on('error', () => {});
   child.stdin?.end(opts.stdin);
   const pid = child.pid;
-  child.stdout.on('data', (chunk: Buffer) => output.push(chunk));
-  child.stderr.on('data', (chunk: Buffer) => output.push(chunk));
+  // stdout/stderr are pipes by the stdio option above.
+  const stdout = child.stdout!;
+  const stderr = child.stderr!;
+  stdout.on('data', (chunk: Buffer) => output.push(chunk));
+  stderr.on('data', (chunk: Buffer) => output.push(chunk));
 
   let timedOut = false;
   const timer = setTimeout(() => {
@@ -147,12 +157,12 @@ export async function runCommand(command: string | string[], opts: RunOptions): 
   // Background processes the command left behind die with it: a step leaves nothing running.
   if (pid) killGroup(pid);
   await new Promise<void>((resolve) => {
-    if (child.stdout.closed && child.stderr.closed) return resolve();
+    if (stdout.closed && stderr.closed) return resolve();
     child.once('close', () => resolve());
     // A grandchild that escaped the group may hold the pipes open; don't wait for it.
     setTimeout(() => {
-      child.stdout.destroy();
-      child.stderr.destroy();
+      stdout.destroy();
+      stderr.destroy();
       resolve();
     }, 2000).unref();
   });

@@ -38,7 +38,11 @@ export interface Pristine {
  * One read-only checkout per (repo, commit), shared by every episode on it. It holds a fresh one-commit
  * history: the source repo's later commits (which may contain the fix) never reach the agent.
  */
-export async function ensurePristine(repo: string, commit: string, cacheDir = defaultCacheDir()): Promise<Pristine> {
+export async function ensurePristine(
+  repo: string,
+  commit: string,
+  cacheDir = defaultCacheDir(),
+): Promise<Pristine> {
   const source = await realpath(repo);
   const key = createHash('sha256').update(source).digest('hex').slice(0, 16);
   const dir = path.join(cacheDir, 'pristine', `${key}-${commit}`);
@@ -57,7 +61,10 @@ export async function ensurePristine(repo: string, commit: string, cacheDir = de
       await rm(index, { force: true });
       await git(['init', '-q', '-b', 'main'], { cwd: building });
       await git(['add', '-A', '-f'], { cwd: building });
-      await git(['commit', '-q', '--allow-empty', '-m', `base ${commit}`], { cwd: building, env: FIXED_IDENTITY });
+      await git(['commit', '-q', '--allow-empty', '-m', `base ${commit}`], {
+        cwd: building,
+        env: FIXED_IDENTITY,
+      });
       await rename(building, dir).catch(async (err: NodeJS.ErrnoException) => {
         // Another process built the same checkout first: use theirs.
         if (err.code !== 'ENOTEMPTY' && err.code !== 'EEXIST') throw err;
@@ -81,7 +88,8 @@ async function lstatOrNull(p: string) {
 
 /** Resolves `relPath` under `root`, rejecting anything that leaves it, through `..` or through symlinks. */
 export async function resolveInside(root: string, relPath: string): Promise<string> {
-  if (typeof relPath !== 'string' || relPath.length === 0) throw new SandboxPathError(String(relPath), 'is empty');
+  if (typeof relPath !== 'string' || relPath.length === 0)
+    throw new SandboxPathError(String(relPath), 'is empty');
   if (relPath.includes('\0')) throw new SandboxPathError(relPath, 'contains a NUL byte');
   const abs = path.resolve(root, relPath);
   if (!isInside(root, abs)) throw new SandboxPathError(relPath, 'is outside the sandbox');
@@ -94,7 +102,8 @@ export async function resolveInside(root: string, relPath: string): Promise<stri
   } catch {
     throw new SandboxPathError(relPath, 'goes through a dangling symlink');
   }
-  if (!isInside(realRoot, real)) throw new SandboxPathError(relPath, 'leads outside the sandbox through a symlink');
+  if (!isInside(realRoot, real))
+    throw new SandboxPathError(relPath, 'leads outside the sandbox through a symlink');
   return abs;
 }
 
@@ -173,7 +182,9 @@ export async function createLocalSandbox(opts: LocalSandboxOptions): Promise<San
     if (opts.layer !== 'worktree' && (await tryOverlay(pristine.dir, episodeDir, tree))) {
       layer = 'overlay';
     } else if (opts.layer === 'overlay') {
-      throw new Error('overlay mount failed (needs root or a user namespace) and layer "overlay" was required');
+      throw new Error(
+        'overlay mount failed (needs root or a user namespace) and layer "overlay" was required',
+      );
     } else {
       await rm(tree, { recursive: true });
       await git(['worktree', 'add', '-q', '--detach', tree, pristine.head], { cwd: pristine.dir });
@@ -245,9 +256,12 @@ class LocalSandbox implements Sandbox {
     if (this.layer === 'overlay') {
       await unmount(this.root);
     } else {
-      await git(['worktree', 'remove', '--force', this.root], { cwd: this.pristine.dir }).catch(() => undefined);
+      await git(['worktree', 'remove', '--force', this.root], { cwd: this.pristine.dir }).catch(
+        () => undefined,
+      );
     }
     await rm(this.episodeDir, { recursive: true, force: true });
-    if (this.layer === 'worktree') await git(['worktree', 'prune'], { cwd: this.pristine.dir }).catch(() => {});
+    if (this.layer === 'worktree')
+      await git(['worktree', 'prune'], { cwd: this.pristine.dir }).catch(() => {});
   }
 }

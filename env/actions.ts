@@ -1,0 +1,68 @@
+// The action space: a discriminated union on `kind`, validated with zod and exported as JSON Schema (for
+// LLM tool definitions and for other languages).
+import { z } from 'zod';
+
+const path = z.string().min(1).describe('path relative to the repository root');
+
+export const actionSchemas = {
+  read_file: z.object({
+    kind: z.literal('read_file'),
+    path,
+    startLine: z.number().int().positive().optional(),
+    endLine: z.number().int().positive().optional(),
+  }),
+  write_file: z.object({ kind: z.literal('write_file'), path, content: z.string() }),
+  str_replace: z.object({
+    kind: z.literal('str_replace'),
+    path,
+    old: z.string().min(1).describe('text that occurs exactly once in the file'),
+    new: z.string(),
+  }),
+  apply_patch: z.object({ kind: z.literal('apply_patch'), diff: z.string().min(1).describe('unified diff') }),
+  list_dir: z.object({ kind: z.literal('list_dir'), path: path.default('.') }),
+  search: z.object({
+    kind: z.literal('search'),
+    pattern: z.string().min(1).describe('extended regular expression'),
+    path: path.optional(),
+  }),
+  run: z.object({
+    kind: z.literal('run'),
+    command: z.string().min(1).describe('bash command, run from the repository root'),
+    timeoutSec: z.number().positive().max(3600).optional(),
+  }),
+  run_tests: z.object({
+    kind: z.literal('run_tests'),
+    tests: z.array(z.string().min(1)).optional().describe('test IDs to report; all when omitted'),
+  }),
+  evaluate: z.object({ kind: z.literal('evaluate') }),
+  submit: z.object({ kind: z.literal('submit'), message: z.string().optional().describe('PR description') }),
+  escalate: z.object({ kind: z.literal('escalate'), report: z.string().min(1).describe('progress report') }),
+} as const;
+
+export const actionSchema = z.discriminatedUnion(
+  'kind',
+  Object.values(actionSchemas) as unknown as [
+    (typeof actionSchemas)[keyof typeof actionSchemas],
+    ...(typeof actionSchemas)[keyof typeof actionSchemas][],
+  ],
+);
+
+export type Action = z.infer<typeof actionSchema>;
+export type ActionKind = Action['kind'];
+export const ACTION_KINDS = Object.keys(actionSchemas) as ActionKind[];
+
+export const actionJsonSchema = z.toJSONSchema(actionSchema);
+
+/** Parses untrusted input into an Action, or returns a one-line reason naming the bad field. */
+export function parseAction(input: unknown): { ok: true; action: Action } | { ok: false; message: string } {
+  const result = actionSchema.safeParse(input);
+  if (result.success) return { ok: true, action: result.data };
+  const issue = result.error.issues[0]!;
+  const field = issue.path.join('.') || 'action';
+  const kind = (input as { kind?: unknown } | null)?.kind;
+  const message =
+    issue.path[0] === 'kind'
+      ? `unknown action kind ${JSON.stringify(kind)}; expected one of ${ACTION_KINDS.join(', ')}`
+      : `${field}: ${issue.message}`;
+  return { ok: false, message };
+}

@@ -1,0 +1,424 @@
+// CodingEnv: one episode = one task, over a fresh sandbox at the task's base commit.
+import { readdir, stat } from 'node:fs/promises';
+import { loadDataset, type LoadOptions } from '../datasets/loader.ts';
+import type { Task } from '../datasets/types.ts';
+import { resolvedReward } from '../rewards/correctness.ts';
+import type { EpisodeSignals, RewardComponent } from '../rewards/types.ts';
+import { parseAction, type Action } from './actions.ts';
+import { diffStat } from './diff.ts';
+import { grade, runTaskTests, type Grade } from './grading.ts';
+import { capText, DEFAULT_MAX_OUTPUT_BYTES } from './sandbox/exec.ts';
+import { createLocalSandbox } from './sandbox/local.ts';
+import { SandboxPathError, type Sandbox } from './sandbox/types.ts';
+import type { ActionErrorCode, DiffStat, Env, Info, Observation, ResetOptions, StepResult } from './types.ts';
+
+export interface CodingEnvOptions {
+  /** `builtin:<name>` or a task file; ignored when `tasks` is given. */
+  dataset?: string;
+  tasks?: Task[];
+  /** Fixes the task; otherwise reset picks one with the seeded RNG (or `options.task` on reset). */
+  task?: string;
+  loadOptions?: LoadOptions;
+  maxSteps?: number;
+  /** Wall-clock budget of an episode; defaults to the task's timeouts.episode_sec. */
+  wallClockSec?: number;
+  maxOutputBytes?: number;
+  /** Sandbox backend; defaults to the local overlay/worktree sandbox. */
+  sandbox?: (task: Task) => Promise<Sandbox>;
+  /** Terminal reward from recorded signals; SWE-bench resolution by default. */
+  reward?: RewardComponent;
+}
+
+export class EnvStateError extends Error {
+  override name = 'EnvStateError';
+}
+
+/** The harness, not the agent, failed (dataset, sandbox, setup). Runners label such episodes `infra`. */
+export class InfraError extends Error {
+  override name = 'InfraError';
+}
+
+const READ_ONLY_ACTIONS = new Set(['read_file', 'list_dir', 'search', 'evaluate']);
+const EMPTY_STAT: DiffStat = { files: 0, added: 0, removed: 0 };
+const NO_TELEMETRY = { wallMs: 0, cpuMs: null, peakRssKb: null };
+
+/** mulberry32: small, seedable, good enough for choosing tasks. */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+class ActionFailure extends Error {
+  constructor(
+    readonly code: ActionErrorCode,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+type Outcome = Partial<Omit<Observation, 'stepIndex' | 'stepsLeft' | 'diffStat' | 'kind'>> & {
+  terminated?: boolean;
+  info?: Info;
+};
+
+export class CodingEnv implements Env<unknown, Observation> {
+  private tasks?: Task[];
+  private rng = seededRandom(Date.now());
+  private sandbox?: Sandbox;
+  private task?: Task;
+  private stepIndex = 0;
+  private done = false;
+  private startedAt = 0;
+  private invalidActions = 0;
+  private lastDiffStat: DiffStat = EMPTY_STAT;
+  private readonly maxSteps: number;
+
+  constructor(private readonly opts: CodingEnvOptions = {}) {
+    this.tasks = opts.tasks;
+    this.maxSteps = opts.maxSteps ?? 50;
+  }
+
+  get currentTask(): Task | undefined {
+    return this.task;
+  }
+
+  private async taskList(): Promise<Task[]> {
+    if (this.tasks) return this.tasks;
+    if (!this.opts.dataset) throw new InfraError('CodingEnv needs `dataset` or `tasks`');
+    const loaded = await loadDataset(this.opts.dataset, this.opts.loadOptions);
+    if (loaded.tasks.length === 0) {
+      const why = loaded.errors.map((e) => `line ${e.line} ${e.field}: ${e.reason}`).join('; ');
+      throw new InfraError(`dataset ${this.opts.dataset} has no loadable task${why ? `: ${why}` : ''}`);
+    }
+    this.tasks = loaded.tasks;
+    return this.tasks;
+  }
+
+  private async pickTask(wanted: unknown): Promise<Task> {
+    const tasks = await this.taskList();
+    const id = typeof wanted === 'string' ? wanted : this.opts.task;
+    if (id) {
+      const task = tasks.find((t) => t.instance_id === id);
+      if (!task) throw new InfraError(`task "${id}" is not in the dataset`);
+      return task;
+    }
+    return tasks[Math.floor(this.rng() * tasks.length)]!;
+  }
+
+  async reset(resetOpts: ResetOptions = {}) {
+    if (resetOpts.seed !== undefined) this.rng = seededRandom(resetOpts.seed);
+    await this.disposeSandbox();
+    const started = performance.now();
+    const task = await this.pickTask(resetOpts.options?.task);
+    const makeSandbox = this.opts.sandbox ?? defaultSandbox;
+    try {
+      this.sandbox = await makeSandbox(task);
+    } catch (err) {
+      throw new InfraError(`sandbox for ${task.instance_id} failed: ${(err as Error).message}`);
+    }
+    if (task.setup_cmd) {
+      const setup = await this.sandbox.exec(task.setup_cmd, { timeoutSec: task.timeouts.test_sec });
+      if (setup.exitCode !== 0) {
+        await this.disposeSandbox();
+        throw new InfraError(`setup_cmd failed for ${task.instance_id}: ${setup.output.slice(-2000)}`);
+      }
+    }
+    this.task = task;
+    this.stepIndex = 0;
+    this.done = false;
+    this.invalidActions = 0;
+    this.lastDiffStat = EMPTY_STAT;
+    this.startedAt = performance.now();
+    const observation: Observation = {
+      kind: 'reset',
+      output: this.briefing(task),
+      exitCode: null,
+      timedOut: false,
+      telemetry: { ...NO_TELEMETRY, wallMs: Math.round(performance.now() - started) },
+      diffStat: EMPTY_STAT,
+      stepIndex: 0,
+      stepsLeft: this.maxSteps,
+    };
+    const info: Info = {
+      instance_id: task.instance_id,
+      language: task.language,
+      test_cmd: task.test_cmd,
+      sandbox_layer: this.sandbox.layer,
+      max_steps: this.maxSteps,
+    };
+    return { observation, info };
+  }
+
+  private briefing(task: Task): string {
+    return [
+      `# Task ${task.instance_id}`,
+      '',
+      task.problem_statement.trim(),
+      '',
+      `Repository language: ${task.language}. Visible tests: \`${task.test_cmd}\` (action run_tests).`,
+      'Edit the code so the issue is fixed, then submit. Hidden tests decide whether it is resolved.',
+    ].join('\n');
+  }
+
+  async step(input: unknown): Promise<StepResult<Observation>> {
+    if (!this.sandbox || !this.task) throw new EnvStateError('step() called before reset()');
+    if (this.done) throw new EnvStateError('step() called after the episode ended; call reset() first');
+    this.stepIndex++;
+    const parsed = parseAction(input);
+    let outcome: Outcome;
+    let kind =
+      typeof (input as { kind?: unknown })?.kind === 'string' ? (input as { kind: string }).kind : 'invalid';
+    if (!parsed.ok) {
+      outcome = { error: { code: 'invalid_action', message: parsed.message } };
+    } else {
+      kind = parsed.action.kind;
+      try {
+        outcome = await this.dispatch(parsed.action);
+      } catch (err) {
+        if (err instanceof ActionFailure) outcome = { error: { code: err.code, message: err.message } };
+        else if (err instanceof SandboxPathError)
+          outcome = { error: { code: 'path_escape', message: err.message } };
+        else if ((err as NodeJS.ErrnoException).code === 'ENOENT')
+          outcome = { error: { code: 'not_found', message: (err as Error).message } };
+        else if ((err as NodeJS.ErrnoException).code === 'EISDIR')
+          outcome = { error: { code: 'is_a_directory', message: (err as Error).message } };
+        else throw err;
+      }
+    }
+    if (outcome.error) this.invalidActions++;
+    if (parsed.ok && !READ_ONLY_ACTIONS.has(kind) && !outcome.terminated) {
+      this.lastDiffStat = diffStat(await this.sandbox.diff());
+    }
+    const terminated = outcome.terminated ?? false;
+    const elapsedSec = (performance.now() - this.startedAt) / 1000;
+    const budgetSec = this.opts.wallClockSec ?? this.task.timeouts.episode_sec;
+    const truncated = !terminated && (this.stepIndex >= this.maxSteps || elapsedSec >= budgetSec);
+    this.done = terminated || truncated;
+    const observation: Observation = {
+      kind,
+      output: capText(outcome.output ?? '', this.opts.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES),
+      exitCode: outcome.exitCode ?? null,
+      timedOut: outcome.timedOut ?? false,
+      ...(outcome.tests ? { tests: outcome.tests } : {}),
+      telemetry: outcome.telemetry ?? NO_TELEMETRY,
+      diffStat: this.lastDiffStat,
+      stepIndex: this.stepIndex,
+      stepsLeft: Math.max(0, this.maxSteps - this.stepIndex),
+      ...(outcome.error ? { error: outcome.error } : {}),
+    };
+    const info: Info = { ...outcome.info, invalid_actions: this.invalidActions, elapsed_sec: elapsedSec };
+    let reward = 0;
+    if (terminated) {
+      const signals: EpisodeSignals = {
+        grade: outcome.info?.grade as Grade | undefined,
+        submitted: kind === 'submit',
+        escalated: kind === 'escalate',
+        steps: this.stepIndex,
+        invalidActions: this.invalidActions,
+        wallMs: Math.round(elapsedSec * 1000),
+      };
+      const scored = (this.opts.reward ?? resolvedReward)(signals);
+      reward = scored.value;
+      info.signals = signals;
+      info.reward_details = scored.details;
+    }
+    if (this.done) info.episode = { steps: this.stepIndex, terminated, truncated };
+    return { observation, reward, terminated, truncated, info };
+  }
+
+  private async dispatch(action: Action): Promise<Outcome> {
+    const sandbox = this.sandbox!;
+    const task = this.task!;
+    switch (action.kind) {
+      case 'read_file': {
+        const content = await sandbox.readFile(action.path);
+        if (action.startLine === undefined && action.endLine === undefined) return { output: content };
+        const lines = content.split('\n');
+        const from = (action.startLine ?? 1) - 1;
+        return { output: lines.slice(from, action.endLine ?? lines.length).join('\n') };
+      }
+      case 'write_file':
+        await sandbox.writeFile(action.path, action.content);
+        return { output: `wrote ${Buffer.byteLength(action.content)} bytes to ${action.path}` };
+      case 'str_replace': {
+        const content = await sandbox.readFile(action.path);
+        const count = content.split(action.old).length - 1;
+        if (count === 0) throw new ActionFailure('no_match', `old text not found in ${action.path}`);
+        if (count > 1) {
+          throw new ActionFailure(
+            'multiple_matches',
+            `old text occurs ${count} times in ${action.path}; make it unique`,
+          );
+        }
+        const index = content.indexOf(action.old);
+        await sandbox.writeFile(
+          action.path,
+          content.slice(0, index) + action.new + content.slice(index + action.old.length),
+        );
+        const line = content.slice(0, index).split('\n').length;
+        return { output: `replaced 1 occurrence in ${action.path} at line ${line}` };
+      }
+      case 'apply_patch': {
+        const check = await sandbox.exec(
+          ['git', 'apply', '--recount', '--whitespace=nowarn', '--check', '-'],
+          {
+            stdin: action.diff,
+          },
+        );
+        if (check.exitCode !== 0)
+          throw new ActionFailure('patch_failed', check.output.trim() || 'patch does not apply');
+        const applied = await sandbox.exec(['git', 'apply', '--recount', '--whitespace=nowarn', '-'], {
+          stdin: action.diff,
+        });
+        if (applied.exitCode !== 0) throw new ActionFailure('patch_failed', applied.output.trim());
+        return { output: 'patch applied', exitCode: 0 };
+      }
+      case 'list_dir': {
+        const dir = await sandbox.resolve(action.path);
+        if (!(await stat(dir)).isDirectory())
+          throw new ActionFailure('not_a_directory', `${action.path} is not a directory`);
+        const entries = await readdir(dir, { withFileTypes: true });
+        const names = entries
+          .filter((e) => e.name !== '.git')
+          .map((e) => (e.isDirectory() ? `${e.name}/` : e.name))
+          .sort();
+        return { output: names.join('\n') };
+      }
+      case 'search': {
+        const where = action.path ?? '.';
+        await sandbox.resolve(where);
+        const result = await sandbox.exec([
+          'grep',
+          '-rnIE',
+          '--exclude-dir=.git',
+          '--',
+          action.pattern,
+          where,
+        ]);
+        if (result.exitCode === 2)
+          throw new ActionFailure('invalid_action', `search failed: ${result.output.trim()}`);
+        return { output: result.exitCode === 1 ? 'no matches' : result.output, exitCode: result.exitCode };
+      }
+      case 'run': {
+        const result = await sandbox.exec(action.command, {
+          timeoutSec: action.timeoutSec ?? task.timeouts.command_sec,
+          maxOutputBytes: this.opts.maxOutputBytes,
+        });
+        return {
+          output: result.timedOut
+            ? `${result.output}\n[timed out after ${action.timeoutSec ?? task.timeouts.command_sec}s]`
+            : result.output,
+          exitCode: result.exitCode,
+          timedOut: result.timedOut,
+          telemetry: result.telemetry,
+        };
+      }
+      case 'run_tests': {
+        const run = await runTaskTests(sandbox, task, { selection: action.tests });
+        const counts = countStatuses(run.tests);
+        return {
+          output: `${run.output}\n[tests: ${counts}]`,
+          exitCode: run.exitCode,
+          timedOut: run.timedOut,
+          tests: run.tests,
+          telemetry: run.telemetry,
+        };
+      }
+      case 'evaluate':
+        return this.evaluate();
+      case 'submit': {
+        const patch = await sandbox.diff();
+        const result = await this.grade(patch);
+        return {
+          output: `submitted: ${result.status}${result.reason ? ` (${result.reason})` : ''}`,
+          exitCode: result.exitCode,
+          telemetry: result.telemetry ?? NO_TELEMETRY,
+          terminated: true,
+          info: { grade: result, patch, pr_message: action.message ?? '' },
+        };
+      }
+      case 'escalate': {
+        const patch = await sandbox.diff();
+        const result = await this.grade(patch);
+        return {
+          output: 'escalated: progress report recorded',
+          terminated: true,
+          info: { grade: result, patch, report: action.report },
+        };
+      }
+    }
+  }
+
+  private grade(patch: string): Promise<Grade> {
+    const task = this.task!;
+    return grade(task, patch, () => (this.opts.sandbox ?? defaultSandbox)(task));
+  }
+
+  /** Reward preview from visible signals only: the hidden tests stay hidden. */
+  private async evaluate(): Promise<Outcome> {
+    const task = this.task!;
+    const run = await runTaskTests(this.sandbox!, task);
+    const byName = new Map(run.tests.map((t) => [t.name, t.status]));
+    const visibleP2P = task.PASS_TO_PASS.filter((name) => byName.has(name));
+    const p2pPassing = visibleP2P.filter((name) => byName.get(name) === 'passed').length;
+    const failing = run.tests.filter((t) => t.status === 'failed' || t.status === 'error').map((t) => t.name);
+    const preview = {
+      visible_tests: run.tests.length,
+      visible_failing: failing,
+      pass_to_pass_visible: visibleP2P.length,
+      pass_to_pass_passing: p2pPassing,
+      suite_ran: run.tests.length > 0,
+      exit_code: run.exitCode,
+      diff: this.lastDiffStat,
+      // Not the final reward: FAIL_TO_PASS tests are hidden until grading.
+      preview_reward:
+        run.tests.length > 0 && failing.length === 0 && p2pPassing === visibleP2P.length ? 1 : 0,
+    };
+    const lines = [
+      `visible tests: ${countStatuses(run.tests)}`,
+      `PASS_TO_PASS visible: ${p2pPassing}/${visibleP2P.length} passing`,
+      failing.length ? `failing: ${failing.slice(0, 20).join(', ')}` : 'no visible test failing',
+      `diff: ${this.lastDiffStat.files} files, +${this.lastDiffStat.added} -${this.lastDiffStat.removed}`,
+      `preview reward (visible signals only): ${preview.preview_reward}`,
+    ];
+    return {
+      output: lines.join('\n'),
+      exitCode: run.exitCode,
+      tests: run.tests,
+      telemetry: run.telemetry,
+      info: { evaluation: preview },
+    };
+  }
+
+  private async disposeSandbox(): Promise<void> {
+    const sandbox = this.sandbox;
+    this.sandbox = undefined;
+    await sandbox?.dispose();
+  }
+
+  async close(): Promise<void> {
+    this.done = true;
+    await this.disposeSandbox();
+  }
+}
+
+export function countStatuses(tests: { status: string }[]): string {
+  const counts = new Map<string, number>();
+  for (const t of tests) counts.set(t.status, (counts.get(t.status) ?? 0) + 1);
+  return tests.length === 0 ? 'none parsed' : [...counts].map(([s, n]) => `${n} ${s}`).join(', ');
+}
+
+function defaultSandbox(task: Task): Promise<Sandbox> {
+  return createLocalSandbox({
+    repo: task.repo,
+    commit: task.base_commit,
+    defaultTimeoutSec: task.timeouts.command_sec,
+  });
+}

@@ -1,0 +1,52 @@
+// pytest's `-rA` short test summary, read like SWE-bench's parse_log_pytest
+// (swebench/harness/log_parsers/python.py): every line starting with a status word names one test by its
+// node ID, exactly as pytest prints it (`tests/test_x.py::TestC::test_y[p]`).
+import type { TestResult, TestStatus } from '../types.ts';
+
+// SWE-bench grades XFAIL as passed (test_passed in swebench/harness/grading.py). It has no XPASS status: its
+// parser drops XPASS lines and a test missing from the log grades as failed, so XPASS → failed gives the same
+// grade while keeping the test visible. (Strict xfail already prints XPASS tests as FAILED.)
+const STATUS_OF_WORD: Record<string, TestStatus> = {
+  PASSED: 'passed',
+  XFAIL: 'passed',
+  FAILED: 'failed',
+  XPASS: 'failed',
+  ERROR: 'error',
+  SKIPPED: 'skipped',
+};
+
+const SUMMARY_LINE = /^(PASSED|FAILED|SKIPPED|ERROR|XFAIL|XPASS) +(.+)$/;
+// eslint-disable-next-line no-control-regex -- colour codes (`--color=yes`) are escape sequences
+const ANSI_ESCAPE = /\x1b\[[0-?]*[ -/]*[@-~]/g;
+
+export function parsePytest(report: string): TestResult[] {
+  const results: TestResult[] = [];
+  for (const rawLine of report.split('\n')) {
+    // After a carriage return the terminal overwrites the line: only the text after the last one counts.
+    const line = rawLine.replace(ANSI_ESCAPE, '').replace(/\r+$/, '').split('\r').at(-1)!;
+    const [, word, rest] = SUMMARY_LINE.exec(line) ?? [];
+    if (!word || !rest) continue;
+    // `SKIPPED [2] tests/test_x.py:9: reason` counts skips per location and names no test: nothing to record.
+    if (word === 'SKIPPED' && /^\[\d+\] /.test(rest)) continue;
+    const { id, message } = splitNodeId(rest);
+    results.push({ name: id, status: STATUS_OF_WORD[word]!, ...(message && { message }) });
+  }
+  return results;
+}
+
+/**
+ * A node ID has no spaces except inside parametrize brackets (`test_a[a b]`, even `test_a[x - y]`): such an ID
+ * ends at the `]` that ends the line or precedes ` - message`; any other ID ends at the first space.
+ */
+function splitNodeId(rest: string): { id: string; message: string } {
+  const space = rest.indexOf(' ');
+  let end = space === -1 ? rest.length : space;
+  const bracket = rest.indexOf('[');
+  if (bracket !== -1 && bracket < end) {
+    const close = /\](?= - |\s*$)/.exec(rest.slice(bracket));
+    if (close) end = bracket + close.index + 1;
+  }
+  const tail = rest.slice(end);
+  const message = tail.startsWith(' - ') ? tail.slice(3).trim() : '';
+  return { id: rest.slice(0, end), message };
+}

@@ -1,0 +1,2 @@
+export type { EpisodeSignals, RewardComponent, RewardValue } from './types.ts';
+export { resolvedReward } from './correctness.ts';

@@ -1,0 +1,206 @@
+// The repogym CLI: argument parsing and printing only; the work is done by the library.
+import { writeFile } from 'node:fs/promises';
+import yargs, { type Argv } from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { BUILTIN_DATASETS } from '../datasets/builtin/build.ts';
+import { findTask, loadDataset, type LoadOptions } from '../datasets/loader.ts';
+import type { LoadResult } from '../datasets/types.ts';
+import { deriveTestLists, mapLimit, validateTask } from '../datasets/validate.ts';
+import { CodingEnv } from '../env/coding-env.ts';
+import { runEpisode } from '../experiments/episode.ts';
+import { nopPolicy, oraclePolicy, replayPolicy } from '../policies/baselines.ts';
+import type { Policy } from '../policies/types.ts';
+import { formatGrade, formatReset, formatStep } from './format.ts';
+
+const datasetOptions = (y: Argv) =>
+  y
+    .option('repos-dir', { type: 'string', describe: 'directory holding owner__name repositories' })
+    .option('test-cmd', { type: 'string', describe: 'test command for rows that carry none' })
+    .option('specs', {
+      type: 'string',
+      describe: 'JSON file mapping repo (and version) to test command and format',
+    });
+
+function loadOptions(argv: { reposDir?: string; testCmd?: string; specs?: string }): LoadOptions {
+  return { reposDir: argv.reposDir, testCmd: argv.testCmd, specsFile: argv.specs };
+}
+
+function reportRowErrors(result: LoadResult): void {
+  for (const e of result.errors) console.error(`row ${e.line}: ${e.field}: ${e.reason}`);
+}
+
+function makePolicy(name: string, actionsFile?: string): Policy {
+  if (name === 'oracle') return oraclePolicy();
+  if (name === 'nop') return nopPolicy();
+  if (!actionsFile) throw new Error('--policy replay needs --actions <file.jsonl>');
+  return replayPolicy(actionsFile);
+}
+
+async function runCommand(argv: {
+  dataset: string;
+  task: string;
+  policy: string;
+  actions?: string;
+  maxSteps?: number;
+  seed: number;
+  json: boolean;
+  reposDir?: string;
+  testCmd?: string;
+  specs?: string;
+}): Promise<number> {
+  const policy = makePolicy(argv.policy, argv.actions);
+  const loaded = await loadDataset(argv.dataset, loadOptions(argv));
+  reportRowErrors(loaded);
+  const task = findTask(loaded, argv.task);
+  const env = new CodingEnv({ tasks: [task], maxSteps: argv.maxSteps });
+  const print = (value: unknown) => console.log(JSON.stringify(value));
+  try {
+    const result = await runEpisode(env, policy, {
+      seed: argv.seed,
+      onReset: (observation, info) =>
+        argv.json ? print({ type: 'reset', observation, info }) : console.log(formatReset(observation, info)),
+      onStep: (record) => (argv.json ? print({ type: 'step', ...record }) : console.log(formatStep(record))),
+    });
+    if (argv.json) {
+      print({ type: 'result', ...result, resolved: result.grade?.resolved ?? false });
+    } else {
+      console.log(
+        `result ${result.instanceId}: ${result.grade ? formatGrade(result.grade) : result.outcome}; ` +
+          `return ${result.return}, ${result.steps} steps, ${result.invalidActions} invalid, ${(result.wallMs / 1000).toFixed(1)}s`,
+      );
+    }
+    return 0;
+  } finally {
+    await env.close();
+  }
+}
+
+async function listCommand(argv: { dataset?: string } & Parameters<typeof loadOptions>[0]): Promise<number> {
+  if (!argv.dataset) {
+    for (const name of BUILTIN_DATASETS) {
+      const { tasks } = await loadDataset(`builtin:${name}`);
+      console.log(`builtin:${name}  ${tasks.length} tasks  ${new Set(tasks.map((t) => t.repo)).size} repos`);
+    }
+    return 0;
+  }
+  const loaded = await loadDataset(argv.dataset, loadOptions(argv));
+  reportRowErrors(loaded);
+  for (const t of loaded.tasks) {
+    console.log(
+      `${t.instance_id}  ${t.language}  F2P ${t.FAIL_TO_PASS.length}  P2P ${t.PASS_TO_PASS.length}`,
+    );
+  }
+  return loaded.errors.length ? 1 : 0;
+}
+
+async function validateCommand(
+  argv: { dataset: string; reruns: number; concurrency: number; derive?: string; task?: string } & Parameters<
+    typeof loadOptions
+  >[0],
+): Promise<number> {
+  const loaded = await loadDataset(argv.dataset, loadOptions(argv));
+  reportRowErrors(loaded);
+  const tasks = argv.task ? [findTask(loaded, argv.task)] : loaded.tasks;
+  if (argv.derive) {
+    const rows = await mapLimit(tasks, argv.concurrency, async (task) => {
+      const lists = await deriveTestLists(task);
+      console.log(`${task.instance_id}: F2P ${lists.FAIL_TO_PASS.length}, P2P ${lists.PASS_TO_PASS.length}`);
+      return { ...task, ...lists };
+    });
+    await writeFile(argv.derive, rows.map((r) => JSON.stringify(r)).join('\n') + '\n');
+    console.log(`wrote ${rows.length} rows with derived FAIL_TO_PASS/PASS_TO_PASS to ${argv.derive}`);
+    return 0;
+  }
+  const results = await mapLimit(tasks, argv.concurrency, async (task) => {
+    const v = await validateTask(task, argv.reruns);
+    console.log(
+      `${v.ok ? 'ok  ' : 'FAIL'} ${v.instanceId}  oracle=${v.oracle} nop=${v.nop} flaky=${v.flaky.length}` +
+        (v.problems.length ? `\n     ${v.problems.join('\n     ')}` : ''),
+    );
+    return v;
+  });
+  const failed = results.filter((r) => !r.ok).length;
+  console.log(
+    `${results.length - failed}/${results.length} tasks valid: oracle resolved ${results.filter((r) => r.oracle === 'resolved').length}, ` +
+      `nop resolved ${results.filter((r) => r.nop === 'resolved').length}, flaky ${results.filter((r) => r.flaky.length).length}` +
+      (loaded.errors.length ? `, ${loaded.errors.length} rows failed to load` : ''),
+  );
+  return failed > 0 || loaded.errors.length > 0 ? 1 : 0;
+}
+
+export async function main(args: string[]): Promise<number> {
+  let exitCode = 0;
+  const set = (p: Promise<number>) => p.then((code) => void (exitCode = code));
+  await yargs(args)
+    .scriptName('repogym')
+    .usage('$0 <command> [options]')
+    .command(
+      'run',
+      'run one episode of a policy on a task, printing each step',
+      (y) =>
+        datasetOptions(y)
+          .option('dataset', {
+            type: 'string',
+            demandOption: true,
+            describe: 'builtin:<name> or a .jsonl/.json file',
+          })
+          .option('task', { type: 'string', demandOption: true, describe: 'instance_id' })
+          .option('policy', { choices: ['oracle', 'nop', 'replay'] as const, default: 'oracle' as const })
+          .option('actions', { type: 'string', describe: 'JSONL of actions for --policy replay' })
+          .option('max-steps', { type: 'number' })
+          .option('seed', { type: 'number', default: 0 })
+          .option('json', {
+            type: 'boolean',
+            default: false,
+            describe: 'one JSON object per step, then the result',
+          }),
+      (argv) => set(runCommand(argv)),
+    )
+    .command('datasets', 'list and validate datasets', (y) =>
+      y
+        .command(
+          'list [dataset]',
+          'list built-in datasets, or the tasks of one dataset',
+          (y2) => datasetOptions(y2).positional('dataset', { type: 'string' }),
+          (argv) => set(listCommand(argv)),
+        )
+        .command(
+          'validate <dataset>',
+          'oracle must resolve every task, nop none; reruns flag flaky tests',
+          (y2) =>
+            datasetOptions(y2)
+              .positional('dataset', { type: 'string', demandOption: true })
+              .option('task', { type: 'string', describe: 'validate only this instance_id' })
+              .option('reruns', {
+                type: 'number',
+                default: 2,
+                describe: 'extra gold runs to detect flaky tests',
+              })
+              .option('concurrency', { type: 'number', default: 2 })
+              .option('derive', {
+                type: 'string',
+                describe: 'compute FAIL_TO_PASS/PASS_TO_PASS from runs and write the rows to this JSONL file',
+              }),
+          (argv) => set(validateCommand(argv as never)),
+        )
+        .demandCommand(1, 'name a datasets command: list or validate'),
+    )
+    .demandCommand(1, 'name a command: run or datasets')
+    .strict()
+    .help()
+    .fail((message, error) => {
+      throw error ?? new UsageError(message);
+    })
+    .parseAsync();
+  return exitCode;
+}
+
+class UsageError extends Error {}
+
+main(hideBin(process.argv)).then(
+  (code) => process.exit(code),
+  (err: Error) => {
+    console.error(`repogym: ${err.message.split('\n')[0]}`);
+    process.exit(err instanceof UsageError ? 2 : 1);
+  },
+);
