@@ -27,14 +27,30 @@ export class GitError extends Error {
   }
 }
 
+const NEUTRAL_CONFIG = [
+  ...['-c', 'core.hooksPath=/dev/null', '-c', 'commit.gpgsign=false', '-c', 'init.defaultBranch=main'],
+  ...['-c', 'core.autocrlf=false', '-c', 'core.eol=lf', '-c', 'core.fileMode=true', '-c', 'gc.auto=0'],
+];
+
+/** The caller's environment without GIT_* variables: an inherited GIT_DIR or GIT_INDEX_FILE would redirect us. */
+function inheritedEnv(): NodeJS.ProcessEnv {
+  return Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('GIT_')));
+}
+
 export function git(args: string[], opts: GitOptions): Promise<string> {
   return new Promise((resolve, reject) => {
     const child = execFile(
       'git',
-      ['-c', 'core.hooksPath=/dev/null', '-c', 'commit.gpgsign=false', '-c', 'core.autocrlf=false', ...args],
+      [...NEUTRAL_CONFIG, ...args],
       {
         cwd: opts.cwd,
-        env: { ...process.env, GIT_CONFIG_GLOBAL: '/dev/null', GIT_CONFIG_NOSYSTEM: '1', ...opts.env },
+        env: {
+          ...inheritedEnv(),
+          GIT_CONFIG_GLOBAL: '/dev/null',
+          GIT_CONFIG_NOSYSTEM: '1',
+          GIT_TERMINAL_PROMPT: '0',
+          ...opts.env,
+        },
         maxBuffer: 256 * 1024 * 1024,
         encoding: 'utf8',
       },

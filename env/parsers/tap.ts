@@ -25,7 +25,9 @@ interface NodeDiagnostic {
 export function parseTap(report: string, opts: ParseOptions = {}): TestResult[] {
   const parser = new Parser();
   const roots = collect(parser);
-  parser.end(report);
+  // Node prints object keys raw in YAML diagnostics; a lone CR there (e.g. a CSV cell "qty\r") ends the line for
+  // tap-parser and derails everything after it. CRLF line ends are fine as LF.
+  parser.end(report.replace(/\r\n/g, '\n').replace(/\r/g, '\\r'));
   const results: TestResult[] = [];
   addResults(roots, [], opts, results);
   return results;

@@ -17,7 +17,7 @@ const execFileAsync = promisify(execFile);
 export const SANDBOX_PREFIX = 'repogym-sb-';
 
 export function defaultCacheDir(): string {
-  return process.env.REPOGYM_CACHE ?? path.join(os.homedir(), '.cache', 'repogym');
+  return process.env.REPOGYM_CACHE || path.join(os.homedir(), '.cache', 'repogym');
 }
 
 export interface LocalSandboxOptions {

@@ -98,3 +98,19 @@ describe('TAP parser on live node --test runs', () => {
     });
   });
 });
+
+describe('TAP parser on a report with a raw carriage return in a YAML key', () => {
+  // Captured from builtin:mini's csvlite CRLF task: Node printed an object key "qty\r" unescaped.
+  const tap = fs.readFileSync(path.join(fixtures, 'node-tap-raw-cr.tap'), 'utf8');
+  const results = parseTestReport('tap', tap);
+
+  it('keeps every test after the carriage return', () => {
+    const testPoints = tap.match(/^(not )?ok \d+ - /gm)!.length;
+    expect(results).toHaveLength(testPoints);
+    expect(results.filter((r) => r.status === 'failed').map((r) => r.name)).toEqual([
+      'parse accepts CRLF line endings',
+      'parse with header and CRLF line endings',
+      'parse keeps CRLF inside a quoted field',
+    ]);
+  });
+});
