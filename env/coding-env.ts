@@ -171,6 +171,7 @@ export class CodingEnv implements Env<unknown, Observation> {
     if (!this.sandbox || !this.task) throw new EnvStateError('step() called before reset()');
     if (this.done) throw new EnvStateError('step() called after the episode ended; call reset() first');
     this.stepIndex++;
+    const stepStarted = performance.now();
     const parsed = parseAction(input);
     let outcome: Outcome;
     let kind =
@@ -207,7 +208,10 @@ export class CodingEnv implements Env<unknown, Observation> {
       exitCode: outcome.exitCode ?? null,
       timedOut: outcome.timedOut ?? false,
       ...(outcome.tests ? { tests: outcome.tests } : {}),
-      telemetry: outcome.telemetry ?? NO_TELEMETRY,
+      telemetry: outcome.telemetry ?? {
+        ...NO_TELEMETRY,
+        wallMs: Math.round(performance.now() - stepStarted),
+      },
       diffStat: this.lastDiffStat,
       stepIndex: this.stepIndex,
       stepsLeft: Math.max(0, this.maxSteps - this.stepIndex),

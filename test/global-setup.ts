@@ -1,27 +1,43 @@
 // Gives the whole test run a private TMPDIR and cache, and fails the run if anything is left behind in it:
 // a sandbox directory, an overlay mount, or a process started from a sandbox.
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
-export function leftovers(root: string): string[] {
-  const found: string[] = [];
-  for (const name of readdirSync(root)) if (name.startsWith('repogym-sb-')) found.push(`sandbox dir ${name}`);
-  for (const line of readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
-    const mountPoint = line.split(' ')[4] ?? '';
-    if (mountPoint.startsWith(root)) found.push(`mount ${mountPoint}`);
-  }
+function mountsUnder(root: string): string[] {
+  return readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .map((line) => line.split(' ')[4] ?? '')
+    .filter((mountPoint) => mountPoint.startsWith(root));
+}
+
+function sandboxProcesses(root: string): number[] {
+  const pids: number[] = [];
   for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
     try {
       const environ = readFileSync(`/proc/${pid}/environ`, 'utf8');
       const cwd = readlinkSync(`/proc/${pid}/cwd`);
       if (environ.includes(`TMPDIR=${root}/repogym-sb-`) || cwd.startsWith(path.join(root, 'repogym-sb-')))
-        found.push(`process ${pid}: ${readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ')}`);
+        pids.push(Number(pid));
     } catch {
       // the process ended while we looked
     }
   }
-  return found;
+  return pids;
+}
+
+export function leftovers(root: string): string[] {
+  return [
+    ...readdirSync(root)
+      .filter((name) => name.startsWith('repogym-sb-'))
+      .map((name) => `sandbox dir ${name}`),
+    ...mountsUnder(root).map((m) => `mount ${m}`),
+    ...sandboxProcesses(root).map((pid) => {
+      const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ');
+      return `process ${pid}: ${cmdline}`;
+    }),
+  ];
 }
 
 export default function setup() {
@@ -33,7 +49,14 @@ export default function setup() {
     const found = leftovers(root);
     process.env.TMPDIR = previous.TMPDIR;
     process.env.REPOGYM_CACHE = previous.REPOGYM_CACHE;
-    if (found.length === 0) rmSync(root, { recursive: true, force: true });
-    if (found.length > 0) throw new Error(`tests left things behind in ${root}:\n${found.join('\n')}`);
+    if (found.length > 0) {
+      // vitest reports a throwing teardown but still exits 0, so fail the run explicitly.
+      console.error(`tests left things behind in ${root}:\n${found.join('\n')}`);
+      process.exitCode = 1;
+      // Then clean up, so that one bad run does not pollute the machine.
+      for (const pid of sandboxProcesses(root)) spawnSync('kill', ['-KILL', String(pid)]);
+      for (const mountPoint of mountsUnder(root)) spawnSync('umount', ['-l', mountPoint]);
+    }
+    rmSync(root, { recursive: true, force: true });
   };
 }
