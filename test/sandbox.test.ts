@@ -114,3 +114,26 @@ it('dispose removes the tree and its mount', async () => {
   expect(existsSync(path.dirname(root))).toBe(false);
   expect(await readFile('/proc/self/mountinfo', 'utf8')).not.toContain(root);
 });
+
+describe('processes that leave the process group', () => {
+  let sb: Sandbox;
+  beforeAll(async () => {
+    sb = await createLocalSandbox({ repo: repo.dir, commit: repo.commit });
+  });
+  afterAll(() => sb.dispose());
+
+  it('kills a setsid/nohup double-forked child when the command returns', async () => {
+    const r = await sb.exec('setsid -f sh -c "sleep 1000" ; (nohup sleep 1001 >/dev/null 2>&1 &) ; sleep 0.2; pgrep -f "sleep 100[01]"');
+    const pids = r.output.trim().split('\n').map(Number).filter(Boolean);
+    expect(pids.length).toBeGreaterThanOrEqual(2);
+    for (const pid of pids) expect(await isRunning(pid)).toBe(false);
+  });
+
+  it('kills an escaped child at the timeout too', async () => {
+    const r = await sb.exec('setsid -f sh -c "echo escaped=\\$\\$; exec sleep 1000"; sleep 1000', { timeoutSec: 1 });
+    expect(r.timedOut).toBe(true);
+    const pid = Number(/escaped=(\d+)/.exec(r.output)?.[1]);
+    expect(pid).toBeGreaterThan(0);
+    expect(await isRunning(pid)).toBe(false);
+  });
+});

@@ -105,6 +105,10 @@ export interface RunOptions {
   /** Where GNU time writes its report; must be outside the agent's tree. */
   telemetryFile: string;
   stdin?: string;
+  /** argv prefix that places the command in the sandbox's cgroup. */
+  enter?: string[];
+  /** Kills every process of the sandbox, also those that left the process group. */
+  killAll?: () => void;
 }
 
 /** Kills every process of a group; ignores a group that is already gone. */
@@ -118,9 +122,8 @@ function killGroup(pid: number): void {
 
 export async function runCommand(command: string | string[], opts: RunOptions): Promise<ExecResult> {
   const argv = typeof command === 'string' ? ['bash', '-c', command] : command;
-  const wrapped = hasGnuTime
-    ? [TIME_BIN, '-q', '-f', '%e %U %S %M', '-o', opts.telemetryFile, ...argv]
-    : argv;
+  const timed = hasGnuTime ? [TIME_BIN, '-q', '-f', '%e %U %S %M', '-o', opts.telemetryFile, ...argv] : argv;
+  const wrapped = [...(opts.enter ?? []), ...timed];
   const started = performance.now();
   const output = new CappedBuffer(opts.maxOutputBytes);
   const child = spawn(wrapped[0]!, wrapped.slice(1), {
@@ -143,6 +146,7 @@ export async function runCommand(command: string | string[], opts: RunOptions): 
   const timer = setTimeout(() => {
     timedOut = true;
     if (pid) killGroup(pid);
+    opts.killAll?.();
   }, opts.timeoutSec * 1000);
 
   const { exitCode, signal, spawnError } = await new Promise<{
@@ -156,6 +160,7 @@ export async function runCommand(command: string | string[], opts: RunOptions): 
   clearTimeout(timer);
   // Background processes the command left behind die with it: a step leaves nothing running.
   if (pid) killGroup(pid);
+  opts.killAll?.();
   await new Promise<void>((resolve) => {
     if (stdout.closed && stderr.closed) return resolve();
     child.once('close', () => resolve());

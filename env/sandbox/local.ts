@@ -9,6 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { FIXED_IDENTITY, git } from '../git.ts';
+import { createContainment, removeStaleCgroup, type Containment } from './containment.ts';
 import { DEFAULT_MAX_OUTPUT_BYTES, runCommand, scrubbedEnv } from './exec.ts';
 import { SandboxPathError, type ExecOptions, type ExecResult, type Sandbox } from './types.ts';
 
@@ -137,6 +138,7 @@ export async function sweepStaleSandboxes(tmpRoot = os.tmpdir()): Promise<number
     const owner = Number(await readFile(path.join(dir, 'owner.pid'), 'utf8').catch(() => 'NaN'));
     if (Number.isFinite(owner) && processAlive(owner)) continue;
     const tree = path.join(dir, 'repo');
+    await removeStaleCgroup(name);
     if (mounted.has(tree)) await unmount(tree);
     await rm(dir, { recursive: true, force: true });
     removed++;
@@ -176,7 +178,9 @@ export async function createLocalSandbox(opts: LocalSandboxOptions): Promise<San
   const home = path.join(episodeDir, 'home');
   const tmp = path.join(episodeDir, 'tmp');
   let layer: 'overlay' | 'worktree' = 'worktree';
+  let containment: Containment | undefined;
   try {
+    containment = await createContainment(path.basename(episodeDir));
     await writeFile(path.join(episodeDir, 'owner.pid'), String(process.pid));
     await Promise.all([mkdir(tree), mkdir(home), mkdir(tmp)]);
     if (opts.layer !== 'worktree' && (await tryOverlay(pristine.dir, episodeDir, tree))) {
@@ -190,10 +194,11 @@ export async function createLocalSandbox(opts: LocalSandboxOptions): Promise<San
       await git(['worktree', 'add', '-q', '--detach', tree, pristine.head], { cwd: pristine.dir });
     }
   } catch (err) {
+    await containment?.dispose();
     await rm(episodeDir, { recursive: true, force: true });
     throw err;
   }
-  return new LocalSandbox(tree, episodeDir, home, tmp, layer, pristine, opts.defaultTimeoutSec ?? 30);
+  return new LocalSandbox(tree, episodeDir, home, tmp, layer, pristine, containment, opts.defaultTimeoutSec ?? 30);
 }
 
 class LocalSandbox implements Sandbox {
@@ -206,6 +211,7 @@ class LocalSandbox implements Sandbox {
     private readonly tmp: string,
     readonly layer: 'overlay' | 'worktree',
     private readonly pristine: Pristine,
+    private readonly containment: Containment,
     private readonly defaultTimeoutSec: number,
   ) {}
 
@@ -218,11 +224,13 @@ class LocalSandbox implements Sandbox {
     const cwd = opts.cwd ? await this.resolve(opts.cwd) : this.root;
     return runCommand(command, {
       cwd,
-      env: scrubbedEnv(this.home, this.tmp, opts.env),
+      env: { ...scrubbedEnv(this.home, this.tmp, opts.env), ...this.containment.env },
       timeoutSec: opts.timeoutSec ?? this.defaultTimeoutSec,
       maxOutputBytes: opts.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES,
       telemetryFile: path.join(this.episodeDir, `time-${randomBytes(4).toString('hex')}`),
       stdin: opts.stdin,
+      enter: this.containment.enter,
+      killAll: () => this.containment.killAll(),
     });
   }
 
@@ -253,6 +261,7 @@ class LocalSandbox implements Sandbox {
   async dispose(): Promise<void> {
     if (this.disposed) return;
     this.disposed = true;
+    await this.containment.dispose();
     if (this.layer === 'overlay') {
       await unmount(this.root);
     } else {
