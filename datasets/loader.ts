@@ -58,6 +58,11 @@ function guessLanguage(files: string[]): string {
 /** Fills language, test_cmd and test_format: row → --test-cmd → specs file → per-language default. */
 async function completeRow(row: TaskRow, repoPath: string, opts: LoadOptions, specs: Specs): Promise<Task> {
   let files: string[];
+  const isRepo = await git(['rev-parse', '--git-dir'], { cwd: repoPath }).then(
+    () => true,
+    () => false,
+  );
+  if (!isRepo) throw Object.assign(new Error(`${repoPath} is not a git repository`), { field: 'repo' });
   try {
     files = (await git(['ls-tree', '-r', '--name-only', row.base_commit], { cwd: repoPath })).split('\n');
   } catch {
@@ -120,7 +125,8 @@ export async function loadRows(
 }
 
 export async function loadTaskFile(file: string, opts: LoadOptions = {}): Promise<LoadResult> {
-  const text = await readFile(file, 'utf8');
+  // Editors on some systems prefix a byte-order mark; it is not part of the first row.
+  const text = (await readFile(file, 'utf8')).replace(/^\uFEFF/, '');
   const rows: { line: number; value: unknown }[] = [];
   const errors: RowError[] = [];
   if (file.endsWith('.json')) {

@@ -31,7 +31,11 @@ export const taskRowSchema = z.object({
   created_at: z.string().optional(),
   test_cmd: z.string().min(1).optional(),
   test_format: testFormatSchema.optional(),
-  test_report_file: z.string().min(1).optional(),
+  test_report_file: z
+    .string()
+    .min(1)
+    .refine((p) => !p.startsWith('/') && !p.split('/').includes('..'), 'must be a path inside the repository')
+    .optional(),
   setup_cmd: z.string().optional(),
   language: z.string().min(1).optional(),
   timeouts: z

@@ -1,5 +1,6 @@
 // CodingEnv: one episode = one task, over a fresh sandbox at the task's base commit.
 import { readdir, stat } from 'node:fs/promises';
+import { z } from 'zod';
 import { loadDataset, type LoadOptions } from '../datasets/loader.ts';
 import type { Task } from '../datasets/types.ts';
 import { resolvedReward } from '../rewards/correctness.ts';
@@ -42,6 +43,25 @@ const READ_ONLY_ACTIONS = new Set(['read_file', 'list_dir', 'search', 'evaluate'
 const EMPTY_STAT: DiffStat = { files: 0, added: 0, removed: 0 };
 const NO_TELEMETRY = { wallMs: 0, cpuMs: null, peakRssKb: null };
 
+const numericOptions = z.object({
+  maxSteps: z.number().int().positive().optional(),
+  wallClockSec: z.number().positive().optional(),
+  maxOutputBytes: z.number().int().min(256).optional(),
+});
+
+const FS_ERROR_CODES: Record<string, ActionErrorCode> = {
+  ENOENT: 'not_found',
+  EISDIR: 'is_a_directory',
+  ENOTDIR: 'not_a_directory',
+  ERR_FS_FILE_TOO_LARGE: 'too_large',
+};
+
+/** A filesystem error caused by the agent's path or file: reported to the agent, not thrown. */
+function isFsError(err: unknown): err is NodeJS.ErrnoException & { code: string } {
+  const code = (err as NodeJS.ErrnoException | null)?.code;
+  return typeof code === 'string' && (/^E[A-Z]+$/.test(code) || code.startsWith('ERR_FS_'));
+}
+
 /** mulberry32: small, seedable, good enough for choosing tasks. */
 export function seededRandom(seed: number): () => number {
   let a = seed >>> 0;
@@ -81,8 +101,19 @@ export class CodingEnv implements Env<unknown, Observation> {
   private readonly maxSteps: number;
 
   constructor(private readonly opts: CodingEnvOptions = {}) {
+    const checked = numericOptions.safeParse(opts);
+    if (!checked.success) {
+      const issue = checked.error.issues[0]!;
+      throw new Error(`CodingEnv option ${issue.path.join('.')}: ${issue.message}`);
+    }
     this.tasks = opts.tasks;
     this.maxSteps = opts.maxSteps ?? 50;
+  }
+
+  /** Seconds left of the episode's wall-clock budget: no command may run past it. */
+  private remainingSec(): number {
+    const budget = this.opts.wallClockSec ?? this.task!.timeouts.episode_sec;
+    return Math.max(1, budget - (performance.now() - this.startedAt) / 1000);
   }
 
   get currentTask(): Task | undefined {
@@ -186,10 +217,8 @@ export class CodingEnv implements Env<unknown, Observation> {
         if (err instanceof ActionFailure) outcome = { error: { code: err.code, message: err.message } };
         else if (err instanceof SandboxPathError)
           outcome = { error: { code: 'path_escape', message: err.message } };
-        else if ((err as NodeJS.ErrnoException).code === 'ENOENT')
-          outcome = { error: { code: 'not_found', message: (err as Error).message } };
-        else if ((err as NodeJS.ErrnoException).code === 'EISDIR')
-          outcome = { error: { code: 'is_a_directory', message: (err as Error).message } };
+        else if (isFsError(err))
+          outcome = { error: { code: FS_ERROR_CODES[err.code] ?? 'io_error', message: err.message } };
         else throw err;
       }
     }
@@ -311,21 +340,23 @@ export class CodingEnv implements Env<unknown, Observation> {
         return { output: result.exitCode === 1 ? 'no matches' : result.output, exitCode: result.exitCode };
       }
       case 'run': {
+        const timeoutSec = Math.min(action.timeoutSec ?? task.timeouts.command_sec, this.remainingSec());
         const result = await sandbox.exec(action.command, {
-          timeoutSec: action.timeoutSec ?? task.timeouts.command_sec,
+          timeoutSec,
           maxOutputBytes: this.opts.maxOutputBytes,
         });
         return {
-          output: result.timedOut
-            ? `${result.output}\n[timed out after ${action.timeoutSec ?? task.timeouts.command_sec}s]`
-            : result.output,
+          output: result.timedOut ? `${result.output}\n[timed out after ${timeoutSec}s]` : result.output,
           exitCode: result.exitCode,
           timedOut: result.timedOut,
           telemetry: result.telemetry,
         };
       }
       case 'run_tests': {
-        const run = await runTaskTests(sandbox, task, { selection: action.tests });
+        const run = await runTaskTests(sandbox, task, {
+          selection: action.tests,
+          timeoutSec: this.remainingSec(),
+        });
         const counts = countStatuses(run.tests);
         return {
           output: `${run.output}\n[tests: ${counts}]`,
@@ -368,7 +399,7 @@ export class CodingEnv implements Env<unknown, Observation> {
   /** Reward preview from visible signals only: the hidden tests stay hidden. */
   private async evaluate(): Promise<Outcome> {
     const task = this.task!;
-    const run = await runTaskTests(this.sandbox!, task);
+    const run = await runTaskTests(this.sandbox!, task, { timeoutSec: this.remainingSec() });
     const byName = new Map(run.tests.map((t) => [t.name, t.status]));
     const visibleP2P = task.PASS_TO_PASS.filter((name) => byName.has(name));
     const p2pPassing = visibleP2P.filter((name) => byName.get(name) === 'passed').length;

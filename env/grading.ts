@@ -2,7 +2,7 @@
 // left outside its diff cannot leak in), its changes to test files are dropped, the hidden test_patch is
 // applied, the task's test command runs, and the parsed results are compared with FAIL_TO_PASS/PASS_TO_PASS.
 import type { Task } from '../datasets/types.ts';
-import { filesOf, isTestPath, splitDiff } from './diff.ts';
+import { filesOf, isTestPath, splitDiff, symlinkEscapes } from './diff.ts';
 import { parseTestReport } from './parsers/index.ts';
 import { capText } from './sandbox/exec.ts';
 import type { Sandbox } from './sandbox/types.ts';
@@ -52,14 +52,19 @@ export type SandboxFactory = () => Promise<Sandbox>;
 export async function runTaskTests(
   sandbox: Sandbox,
   task: Task,
-  opts: { selection?: string[]; maxOutputBytes?: number } = {},
+  opts: { selection?: string[]; timeoutSec?: number } = {},
 ) {
   // pytest can run a subset by node ID; other runners run everything and we filter the report.
   const selected = task.test_format === 'pytest' && opts.selection?.length;
   const command = selected ? `${task.test_cmd} ${opts.selection!.map(shellQuote).join(' ')}` : task.test_cmd;
+  // A report file left in the tree (even one the agent committed) must not stand in for this run's report.
+  if (task.test_report_file) {
+    await sandbox.resolve(task.test_report_file);
+    await sandbox.exec(['rm', '-f', '--', task.test_report_file]);
+  }
   // Parse the complete output (the report can be long); the observation gets a capped copy.
   const result = await sandbox.exec(command, {
-    timeoutSec: task.timeouts.test_sec,
+    timeoutSec: Math.min(task.timeouts.test_sec, opts.timeoutSec ?? Infinity),
     maxOutputBytes: 32 * 1024 * 1024,
   });
   let report = result.output;
@@ -121,6 +126,20 @@ export async function grade(task: Task, agentPatch: string, makeSandbox: Sandbox
     output: '',
     telemetry: null,
   };
+
+  // A symlink to a host file would let state outside the diff decide the grade.
+  const escaping = sections.filter(
+    (f) => f.newPath && f.symlinkTarget !== undefined && symlinkEscapes(f.newPath, f.symlinkTarget),
+  );
+  if (escaping.length > 0) {
+    const links = escaping.map((f) => `${f.newPath} -> ${f.symlinkTarget}`).join(', ');
+    return {
+      ...base,
+      status: 'patch_failed',
+      failureClass: 'agent',
+      reason: `symlinks leaving the repository: ${links}`,
+    };
+  }
 
   let sandbox: Sandbox | undefined;
   try {

@@ -59,7 +59,9 @@ export type ActionErrorCode =
   | 'patch_failed'
   | 'not_a_directory'
   | 'is_a_directory'
-  | 'command_failed';
+  | 'too_large'
+  /** Any other filesystem error on the agent's path (ENAMETOOLONG, ENOTDIR, EEXIST, special files, …). */
+  | 'io_error';
 
 export interface ActionError {
   code: ActionErrorCode;

@@ -177,6 +177,15 @@ export async function main(args: string[]): Promise<number> {
                 describe: 'extra gold runs to detect flaky tests',
               })
               .option('concurrency', { type: 'number', default: 2 })
+              .check((argv) => {
+                for (const name of ['concurrency', 'reruns'] as const) {
+                  const value = argv[name];
+                  const min = name === 'concurrency' ? 1 : 0;
+                  if (!Number.isInteger(value) || value < min)
+                    throw new Error(`--${name} must be an integer ≥ ${min}`);
+                }
+                return true;
+              })
               .option('derive', {
                 type: 'string',
                 describe: 'compute FAIL_TO_PASS/PASS_TO_PASS from runs and write the rows to this JSONL file',
@@ -200,7 +209,10 @@ class UsageError extends Error {}
 main(hideBin(process.argv)).then(
   (code) => process.exit(code),
   (err: Error) => {
-    console.error(`repogym: ${err.message.split('\n')[0]}`);
+    // One line, but all of it: yargs spreads e.g. "Invalid values: Argument: policy, Given: …" over lines.
+    const message =
+      err instanceof UsageError ? err.message.replace(/\s*\n\s*/g, ' ') : err.message.split('\n')[0];
+    console.error(`repogym: ${message}`);
     process.exit(err instanceof UsageError ? 2 : 1);
   },
 );

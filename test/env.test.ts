@@ -230,13 +230,33 @@ describe('grading', () => {
     expect(r.reward).toBe(0);
   });
 
-  it('labels a run with no parsed test as suite_did_not_run', async () => {
+  it('labels a run with no parsed test as suite_did_not_run (code that ends the runner early with exit 0)', async () => {
     const r = await episode(py, [
-      { kind: 'write_file', path: 'pytest.ini', content: '[pytest]\naddopts = --co -q\n' },
+      { kind: 'write_file', path: 'calc/__init__.py', content: 'import os\nos._exit(0)\n' },
       { kind: 'submit' },
     ]);
     expect(r.grade.status).toBe('suite_did_not_run');
+    expect(r.grade.exitCode).toBe(0);
     expect(r.grade.resolved).toBe(false);
+  });
+
+  it('drops changes to test-runner config (pytest.ini) before grading', async () => {
+    const r = await episode(py, [
+      { kind: 'write_file', path: 'pytest.ini', content: '[pytest]\naddopts = --co -q\n' },
+      { kind: 'apply_patch', diff: py.task.patch },
+      { kind: 'submit' },
+    ]);
+    expect(r.grade.testFilesReverted).toEqual(['pytest.ini']);
+    expect(r.grade.status).toBe('resolved');
+  });
+
+  it('rejects a patch with a symlink leaving the repository', async () => {
+    const r = await episode(py, [
+      { kind: 'run', command: 'ln -s /etc/hostname calc/host' },
+      { kind: 'submit' },
+    ]);
+    expect(r.grade.status).toBe('patch_failed');
+    expect(r.grade.reason).toContain('calc/host -> /etc/hostname');
   });
 });
 

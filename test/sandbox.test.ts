@@ -123,17 +123,40 @@ describe('processes that leave the process group', () => {
   afterAll(() => sb.dispose());
 
   it('kills a setsid/nohup double-forked child when the command returns', async () => {
-    const r = await sb.exec('setsid -f sh -c "sleep 1000" ; (nohup sleep 1001 >/dev/null 2>&1 &) ; sleep 0.2; pgrep -f "sleep 100[01]"');
+    const r = await sb.exec(
+      'setsid -f sh -c "sleep 1000" ; (nohup sleep 1001 >/dev/null 2>&1 &) ; sleep 0.2; pgrep -f "sleep 100[01]"',
+    );
     const pids = r.output.trim().split('\n').map(Number).filter(Boolean);
     expect(pids.length).toBeGreaterThanOrEqual(2);
     for (const pid of pids) expect(await isRunning(pid)).toBe(false);
   });
 
   it('kills an escaped child at the timeout too', async () => {
-    const r = await sb.exec('setsid -f sh -c "echo escaped=\\$\\$; exec sleep 1000"; sleep 1000', { timeoutSec: 1 });
+    const r = await sb.exec('setsid -f sh -c "echo escaped=\\$\\$; exec sleep 1000"; sleep 1000', {
+      timeoutSec: 1,
+    });
     expect(r.timedOut).toBe(true);
     const pid = Number(/escaped=(\d+)/.exec(r.output)?.[1]);
     expect(pid).toBeGreaterThan(0);
     expect(await isRunning(pid)).toBe(false);
+  });
+});
+
+describe("diff does not depend on the tree's .git", () => {
+  it('survives rm -rf .git and ignores hooks planted in .git/config', async () => {
+    const sb = await createLocalSandbox({ repo: repo.dir, commit: repo.commit });
+    try {
+      const marker = path.join(path.dirname(sb.root), 'fsmonitor-ran');
+      await sb.exec(`git config core.fsmonitor "touch ${marker}; false"`);
+      await sb.writeFile('src/a.txt', 'changed\n');
+      expect(await sb.diff()).toContain('+changed');
+      expect(existsSync(marker)).toBe(false);
+      await sb.exec('rm -rf .git');
+      const diff = await sb.diff();
+      expect(diff).toContain('+changed');
+      expect(diff).not.toContain('.git/');
+    } finally {
+      await sb.dispose();
+    }
   });
 });

@@ -4,7 +4,18 @@
 import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { lstat, mkdir, mkdtemp, readdir, readFile, realpath, rename, rm, writeFile } from 'node:fs/promises';
+import {
+  lstat,
+  mkdir,
+  mkdtemp,
+  readdir,
+  readFile,
+  realpath,
+  rename,
+  rm,
+  stat,
+  writeFile,
+} from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -16,6 +27,7 @@ import { SandboxPathError, type ExecOptions, type ExecResult, type Sandbox } fro
 const execFileAsync = promisify(execFile);
 
 export const SANDBOX_PREFIX = 'repogym-sb-';
+const MAX_READ_BYTES = 32 * 1024 * 1024;
 
 export function defaultCacheDir(): string {
   return process.env.REPOGYM_CACHE || path.join(os.homedir(), '.cache', 'repogym');
@@ -182,7 +194,7 @@ export async function createLocalSandbox(opts: LocalSandboxOptions): Promise<San
   try {
     containment = await createContainment(path.basename(episodeDir));
     await writeFile(path.join(episodeDir, 'owner.pid'), String(process.pid));
-    await Promise.all([mkdir(tree), mkdir(home), mkdir(tmp)]);
+    await Promise.all([mkdir(tree), mkdir(home), mkdir(tmp), mkdir(path.join(episodeDir, 'objects'))]);
     if (opts.layer !== 'worktree' && (await tryOverlay(pristine.dir, episodeDir, tree))) {
       layer = 'overlay';
     } else if (opts.layer === 'overlay') {
@@ -198,7 +210,16 @@ export async function createLocalSandbox(opts: LocalSandboxOptions): Promise<San
     await rm(episodeDir, { recursive: true, force: true });
     throw err;
   }
-  return new LocalSandbox(tree, episodeDir, home, tmp, layer, pristine, containment, opts.defaultTimeoutSec ?? 30);
+  return new LocalSandbox(
+    tree,
+    episodeDir,
+    home,
+    tmp,
+    layer,
+    pristine,
+    containment,
+    opts.defaultTimeoutSec ?? 30,
+  );
 }
 
 class LocalSandbox implements Sandbox {
@@ -240,7 +261,17 @@ class LocalSandbox implements Sandbox {
   }
 
   async readFile(relPath: string): Promise<string> {
-    return readFile(await this.resolve(relPath), 'utf8');
+    const abs = await this.resolve(relPath);
+    const info = await stat(abs);
+    if (info.isDirectory()) throw Object.assign(new Error(`${relPath} is a directory`), { code: 'EISDIR' });
+    // A FIFO or device would block or never end.
+    if (!info.isFile())
+      throw Object.assign(new Error(`${relPath} is not a regular file`), { code: 'EINVAL' });
+    if (info.size > MAX_READ_BYTES) {
+      const message = `${relPath} has ${info.size} bytes; files over ${MAX_READ_BYTES} bytes are not read (use run with head/sed)`;
+      throw Object.assign(new Error(message), { code: 'ERR_FS_FILE_TOO_LARGE' });
+    }
+    return readFile(abs, 'utf8');
   }
 
   async writeFile(relPath: string, content: string): Promise<void> {
@@ -251,8 +282,16 @@ class LocalSandbox implements Sandbox {
 
   async diff(): Promise<string> {
     this.assertLive();
-    // A throwaway index: the agent's own staging area is left as it was.
-    const env = { GIT_INDEX_FILE: path.join(this.episodeDir, 'diff.index') };
+    // Git metadata from the pristine checkout, objects and index in the episode dir: whatever the agent did to
+    // the tree's .git (deleted it, added hooks or an fsmonitor to its config) neither breaks nor runs here.
+    const gitDir = path.join(this.pristine.dir, '.git');
+    const env = {
+      GIT_DIR: gitDir,
+      GIT_WORK_TREE: this.root,
+      GIT_INDEX_FILE: path.join(this.episodeDir, 'diff.index'),
+      GIT_OBJECT_DIRECTORY: path.join(this.episodeDir, 'objects'),
+      GIT_ALTERNATE_OBJECT_DIRECTORIES: path.join(gitDir, 'objects'),
+    };
     await git(['read-tree', this.pristine.head], { cwd: this.root, env });
     await git(['add', '-A'], { cwd: this.root, env });
     return git(['diff', '--cached', '--binary', this.pristine.head], { cwd: this.root, env });
