@@ -7,7 +7,8 @@ import { resolvedReward } from '../rewards/correctness.ts';
 import type { EpisodeSignals, RewardComponent } from '../rewards/types.ts';
 import { parseAction, type Action } from './actions.ts';
 import { diffStat } from './diff.ts';
-import { grade, runTaskTests, type Grade } from './grading.ts';
+import { GitError } from './git.ts';
+import { grade, notRunGrade, runTaskTests, type Grade } from './grading.ts';
 import { capText, DEFAULT_MAX_OUTPUT_BYTES } from './sandbox/exec.ts';
 import { createLocalSandbox } from './sandbox/local.ts';
 import { SandboxPathError, type Sandbox } from './sandbox/types.ts';
@@ -224,7 +225,9 @@ export class CodingEnv implements Env<unknown, Observation> {
     }
     if (outcome.error) this.invalidActions++;
     if (parsed.ok && !READ_ONLY_ACTIONS.has(kind) && !outcome.terminated) {
-      this.lastDiffStat = diffStat(await this.sandbox.diff());
+      const current = await this.currentPatch();
+      if ('patch' in current) this.lastDiffStat = diffStat(current.patch);
+      else outcome.output = `${outcome.output ?? ''}\n[diff unavailable: ${current.error}]`;
     }
     const terminated = outcome.terminated ?? false;
     const elapsedSec = (performance.now() - this.startedAt) / 1000;
@@ -369,8 +372,7 @@ export class CodingEnv implements Env<unknown, Observation> {
       case 'evaluate':
         return this.evaluate();
       case 'submit': {
-        const patch = await sandbox.diff();
-        const result = await this.grade(patch);
+        const { patch, result } = await this.gradeCurrent();
         return {
           output: `submitted: ${result.status}${result.reason ? ` (${result.reason})` : ''}`,
           exitCode: result.exitCode,
@@ -380,8 +382,7 @@ export class CodingEnv implements Env<unknown, Observation> {
         };
       }
       case 'escalate': {
-        const patch = await sandbox.diff();
-        const result = await this.grade(patch);
+        const { patch, result } = await this.gradeCurrent();
         return {
           output: 'escalated: progress report recorded',
           terminated: true,
@@ -391,9 +392,30 @@ export class CodingEnv implements Env<unknown, Observation> {
     }
   }
 
-  private grade(patch: string): Promise<Grade> {
+  /** The agent's diff; git can fail on what the agent made (e.g. a multi-GB file), which is its doing. */
+  private async currentPatch(): Promise<{ patch: string } | { error: string }> {
+    try {
+      return { patch: await this.sandbox!.diff() };
+    } catch (err) {
+      if (!(err instanceof GitError)) throw err;
+      return { error: err.message.split('\n')[0]!.slice(0, 500) };
+    }
+  }
+
+  private async gradeCurrent(): Promise<{ patch: string; result: Grade }> {
     const task = this.task!;
-    return grade(task, patch, () => (this.opts.sandbox ?? defaultSandbox)(task));
+    const current = await this.currentPatch();
+    if ('error' in current) {
+      const reason = `the diff could not be computed: ${current.error}`;
+      return {
+        patch: '',
+        result: { ...notRunGrade(task, ''), status: 'patch_failed', failureClass: 'agent', reason },
+      };
+    }
+    return {
+      patch: current.patch,
+      result: await grade(task, current.patch, () => (this.opts.sandbox ?? defaultSandbox)(task)),
+    };
   }
 
   /** Reward preview from visible signals only: the hidden tests stay hidden. */

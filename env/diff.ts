@@ -77,7 +77,9 @@ export function splitDiff(diff: string): FileDiff[] {
       newPath: deleted ? null : plus ? linePath(plus, 'b/') : (linePath(renamedTo, '') ?? headerNew),
       text,
     };
-    if (/^new (file )?mode 120000$/m.test(text)) section.symlinkTarget = field(/^\+([^+].*|)$/m) ?? '';
+    // The target is the first added line of the hunk (it may itself start with '+').
+    if (/^new (file )?mode 120000$/m.test(text))
+      section.symlinkTarget = field(/^@@[^\n]*@@[^\n]*\n\+(.*)$/m) ?? '';
     return section;
   });
 }
@@ -109,6 +111,8 @@ const TEST_PATH_PATTERNS = [
   /(^|\/)test_[^/]*\.py$/,
   /(^|\/)[^/]*_test\.py$/,
   /(^|\/)(conftest\.py|pytest\.ini|tox\.ini)$/,
+  // Installed-package metadata: an entry_points.txt there auto-loads pytest plugins.
+  /(^|\/)[^/]+\.(dist|egg)-info\//,
   // JavaScript/TypeScript: node --test's discovery patterns, jest/vitest/mocha naming and runner config.
   new RegExp(String.raw`[._-](test|spec)${SCRIPT}`),
   new RegExp(String.raw`(^|/)test(-[^/]*)?${SCRIPT}`),

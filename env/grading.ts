@@ -46,6 +46,36 @@ export interface Grade {
   reason?: string;
 }
 
+const SHARED_CONFIG_FILE = /(^|\/)(pyproject\.toml|setup\.cfg)$/;
+const PYTEST_SECTION = /^\[(tool\.pytest[^\]]*|tool:pytest)\]\s*$/;
+
+/** The pytest sections of a pyproject.toml/setup.cfg (which also hold unrelated settings). */
+function pytestSections(text: string): string {
+  const kept: string[] = [];
+  let inside = false;
+  for (const line of text.split('\n')) {
+    if (line.startsWith('[')) inside = PYTEST_SECTION.test(line);
+    if (inside) kept.push(line);
+  }
+  return kept.join('\n');
+}
+
+/** Restores shared config files whose pytest options the patch changed (plugins, addopts, testpaths, …). */
+async function revertPytestConfigChanges(sandbox: Sandbox, files: string[]): Promise<string[]> {
+  const reverted: string[] = [];
+  for (const file of files.filter((f) => SHARED_CONFIG_FILE.test(f))) {
+    const before = await sandbox.exec(['git', 'show', `HEAD:${file}`], { maxOutputBytes: 64 * 1024 * 1024 });
+    const original = before.exitCode === 0 ? before.output : '';
+    const current = await sandbox.readFile(file).catch(() => '');
+    if (pytestSections(original) === pytestSections(current)) continue;
+    await sandbox.exec(
+      before.exitCode === 0 ? ['git', 'checkout', 'HEAD', '--', file] : ['rm', '-f', '--', file],
+    );
+    reverted.push(file);
+  }
+  return reverted;
+}
+
 export type SandboxFactory = () => Promise<Sandbox>;
 
 /** How a test command is run and parsed; shared by run_tests, evaluate and grading. */
@@ -102,15 +132,9 @@ const fraction = (s: TestSplit) => {
   return total === 0 ? 1 : s.passed.length / total;
 };
 
-export async function grade(task: Task, agentPatch: string, makeSandbox: SandboxFactory): Promise<Grade> {
-  const hiddenTestFiles = new Set(filesOf(task.test_patch));
-  const sections = splitDiff(agentPatch);
-  const touchesTests = (f: (typeof sections)[number]) =>
-    [f.oldPath, f.newPath].some((p) => p !== null && (hiddenTestFiles.has(p) || isTestPath(p)));
-  const testFilesReverted = [...new Set(sections.filter(touchesTests).flatMap((f) => filesOf(f.text)))];
-  const kept = sections.filter((f) => !touchesTests(f)).map((f) => f.text);
-
-  const base: Grade = {
+/** A grade before any test ran: infra failure unless the caller says otherwise. */
+export function notRunGrade(task: Task, patch: string, testFilesReverted: string[] = []): Grade {
+  return {
     status: 'infra',
     resolved: false,
     failureClass: 'infra',
@@ -119,13 +143,24 @@ export async function grade(task: Task, agentPatch: string, makeSandbox: Sandbox
     f2pFraction: 0,
     p2pFraction: 0,
     testFilesReverted,
-    patch: agentPatch,
+    patch,
     exitCode: null,
     timedOut: false,
     tests: [],
     output: '',
     telemetry: null,
   };
+}
+
+export async function grade(task: Task, agentPatch: string, makeSandbox: SandboxFactory): Promise<Grade> {
+  const hiddenTestFiles = new Set(filesOf(task.test_patch));
+  const sections = splitDiff(agentPatch);
+  const touchesTests = (f: (typeof sections)[number]) =>
+    [f.oldPath, f.newPath].some((p) => p !== null && (hiddenTestFiles.has(p) || isTestPath(p)));
+  const testFilesReverted = [...new Set(sections.filter(touchesTests).flatMap((f) => filesOf(f.text)))];
+  const kept = sections.filter((f) => !touchesTests(f)).map((f) => f.text);
+
+  const base = notRunGrade(task, agentPatch, testFilesReverted);
 
   // A symlink to a host file would let state outside the diff decide the grade.
   const escaping = sections.filter(
@@ -155,6 +190,7 @@ export async function grade(task: Task, agentPatch: string, makeSandbox: Sandbox
       if (applied.exitCode !== 0) {
         return { ...base, status: 'patch_failed', failureClass: 'agent', reason: applied.output };
       }
+      testFilesReverted.push(...(await revertPytestConfigChanges(sandbox, filesOf(kept.join('')))));
     }
     if (task.test_patch) {
       const applied = await sandbox.exec(['git', 'apply', '--binary', '--whitespace=nowarn', '-'], {
@@ -168,6 +204,9 @@ export async function grade(task: Task, agentPatch: string, makeSandbox: Sandbox
     const passToPass = split(task.PASS_TO_PASS, byName, true);
     const anyFailure = run.tests.some((t) => t.status === 'failed' || t.status === 'error');
     const allExpectedPass = failToPass.failed.length === 0 && passToPass.failed.length === 0;
+    // A hidden test file reported as a whole (it crashed, or exited before running a test) means its tests did
+    // not run, whatever same-titled tests elsewhere reported.
+    const brokenHiddenFiles = run.tests.filter((t) => hiddenTestFiles.has(t.name));
     let status: GradeStatus;
     let reason: string | undefined;
     if (run.tests.length === 0) {
@@ -176,6 +215,9 @@ export async function grade(task: Task, agentPatch: string, makeSandbox: Sandbox
     } else if (!run.timedOut && (run.exitCode === 0) === anyFailure) {
       status = 'suite_inconsistent';
       reason = `runner exit code ${run.exitCode} contradicts the report (${anyFailure ? 'failures' : 'no failures'})`;
+    } else if (brokenHiddenFiles.length > 0) {
+      status = 'unresolved';
+      reason = `hidden test files did not run normally: ${brokenHiddenFiles.map((t) => `${t.name} (${t.status})`).join(', ')}`;
     } else {
       status = allExpectedPass && !run.timedOut ? 'resolved' : 'unresolved';
     }

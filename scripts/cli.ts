@@ -153,6 +153,16 @@ export async function main(args: string[]): Promise<number> {
             type: 'boolean',
             default: false,
             describe: 'one JSON object per step, then the result',
+          })
+          .check((argv) => {
+            if (!Number.isInteger(argv.seed)) throw new Error('--seed must be an integer');
+            const maxSteps = argv.maxSteps;
+            if (
+              maxSteps !== undefined &&
+              !(typeof maxSteps === 'number' && Number.isInteger(maxSteps) && maxSteps > 0)
+            )
+              throw new Error('--max-steps must be a positive integer');
+            return true;
           }),
       (argv) => set(runCommand(argv)),
     )

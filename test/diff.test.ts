@@ -46,6 +46,14 @@ describe('splitDiff on real git output', () => {
     expect(symlinkEscapes('a/link', '../b/x')).toBe(false);
   });
 
+  it("reads a symlink target that starts with '+'", () => {
+    const diff =
+      'diff --git a/l b/l\nnew file mode 120000\nindex 0000000..1111111\n--- /dev/null\n+++ b/l\n@@ -0,0 +1 @@\n++/../../etc\n\\ No newline at end of file\n';
+    const [section] = splitDiff(diff);
+    expect(section!.symlinkTarget).toBe('+/../../etc');
+    expect(symlinkEscapes('l', section!.symlinkTarget!)).toBe(true);
+  });
+
   it('counts files and lines', () => {
     expect(diffStat(sections.map((s) => s.text).join(''))).toMatchObject({ files: 4 });
   });
@@ -66,6 +74,8 @@ describe('isTestPath', () => {
     'src/test.js',
     'src/a.spec.ts',
     'vitest.config.ts',
+    'calc_tools-1.0.dist-info/entry_points.txt',
+    'src/pkg.egg-info/entry_points.txt',
     'jest.config.js',
     '.mocharc.yml',
   ])('%s is a test path', (p) => expect(isTestPath(p)).toBe(true));

@@ -278,3 +278,34 @@ describe('vector env', () => {
     await vec.close();
   });
 });
+
+describe('what the agent makes of its tree', () => {
+  it('a tree git cannot diff gives a note on the step and patch_failed on submit, not a crash', async () => {
+    const env = new CodingEnv({ tasks: [js.task] });
+    await env.reset();
+    // An empty nested repository: `git add -A` refuses it ("does not have a commit checked out").
+    const step = await env.step({
+      kind: 'run',
+      command:
+        'mkdir -p vendor/.git/objects vendor/.git/refs && echo "ref: refs/heads/main" > vendor/.git/HEAD',
+    });
+    expect(step.observation.output).toMatch(/\[diff unavailable: /);
+    const end = await env.step({ kind: 'submit' });
+    expect((end.info.grade as Grade).status).toBe('patch_failed');
+    expect((end.info.grade as Grade).failureClass).toBe('agent');
+    await env.close();
+  });
+
+  it('refuses to write into a FIFO or a device node', async () => {
+    const env = new CodingEnv({ tasks: [js.task] });
+    await env.reset();
+    await env.step({ kind: 'run', command: 'mkfifo pipe && mknod nulldev c 1 3' });
+    for (const path of ['pipe', 'nulldev']) {
+      const r = await env.step({ kind: 'write_file', path, content: 'x' });
+      expect(r.observation.error?.code).toBe('io_error');
+    }
+    const search = await env.step({ kind: 'search', pattern: 'x', path: 'pipe' });
+    expect(search.observation.timedOut).toBe(false);
+    await env.close();
+  });
+});

@@ -106,9 +106,8 @@ function outcomeOf(
     return { status: didNotRun ? 'error' : 'failed', message: messageOf(failure) };
   }
   const skipped = testCase.skipped?.[0];
-  // pytest writes xfail as <skipped type="pytest.xfail">; SWE-bench grades XFAIL as passed (see pytest.ts).
-  if (skipped !== undefined && !(producer === 'pytest' && typeOf(skipped) === 'pytest.xfail'))
-    return { status: 'skipped', message: messageOf(skipped) };
+  // pytest writes xfail as <skipped type="pytest.xfail">: skipped, as in pytest.ts.
+  if (skipped !== undefined) return { status: 'skipped', message: messageOf(skipped) };
   return { status: 'passed' };
 }
 

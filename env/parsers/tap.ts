@@ -3,8 +3,10 @@
 // IDs are the titles from the outermost describe/test down: `suite > nested suite > test`. Node 20 prints a
 // test's `location` (its file) only when the test fails, and runs all files into one flat stream, so a file
 // part would make a test's ID change between a failing and a passing run; IDs carry no file part. The one
-// exception is a test file that failed outside any test (syntax error, throw at top level, non-zero exit):
-// Node reports it as a test named by the file's absolute path, and its ID is that path relative to `cwd`.
+// exception is a test file that failed outside any test (syntax error, throw at top level, non-zero exit) or
+// exited before running any: Node reports it as a test named by the file's absolute path, and its ID is that
+// path relative to `cwd`.
+import path from 'node:path';
 import { Parser, type Result } from 'tap-parser';
 import type { TestResult, TestStatus } from '../types.ts';
 import type { ParseOptions } from './index.ts';
@@ -64,11 +66,11 @@ function addResults(nodes: TapNode[], titles: string[], opts: ParseOptions, resu
         results.push({ name: titlePath.join(TITLE_SEPARATOR), status: 'error', ...details });
       continue;
     }
-    const file = diag.location?.replace(/:\d+:\d+$/, '');
-    const failedFile = !result.ok && titles.length === 0 && file === result.name;
+    // Node names a file that failed outside any test, or exited before running one, by its absolute path.
+    const fileEntry = titles.length === 0 && path.isAbsolute(result.name);
     results.push(
-      failedFile
-        ? { name: testFilePath(file, opts.cwd), status: 'error', ...details }
+      fileEntry
+        ? { name: testFilePath(result.name, opts.cwd), status: result.ok ? 'passed' : 'error', ...details }
         : { name: titlePath.join(TITLE_SEPARATOR), status: statusOf(result, diag), ...details },
     );
   }

@@ -276,6 +276,12 @@ class LocalSandbox implements Sandbox {
 
   async writeFile(relPath: string, content: string): Promise<void> {
     const abs = await this.resolve(relPath);
+    const existing = await stat(abs).catch(() => null);
+    // Writing to a FIFO blocks; to a device node, writes outside the tree.
+    if (existing && !existing.isFile()) {
+      const code = existing.isDirectory() ? 'EISDIR' : 'EINVAL';
+      throw Object.assign(new Error(`${relPath} is not a regular file`), { code });
+    }
     await mkdir(path.dirname(abs), { recursive: true });
     await writeFile(abs, content);
   }
