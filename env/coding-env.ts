@@ -111,10 +111,17 @@ export class CodingEnv implements Env<unknown, Observation> {
     this.maxSteps = opts.maxSteps ?? 50;
   }
 
+  private elapsedSec(): number {
+    return (performance.now() - this.startedAt) / 1000;
+  }
+
+  private budgetSec(): number {
+    return this.opts.wallClockSec ?? this.task!.timeouts.episode_sec;
+  }
+
   /** Seconds left of the episode's wall-clock budget: no command may run past it. */
   private remainingSec(): number {
-    const budget = this.opts.wallClockSec ?? this.task!.timeouts.episode_sec;
-    return Math.max(1, budget - (performance.now() - this.startedAt) / 1000);
+    return Math.max(1, this.budgetSec() - this.elapsedSec());
   }
 
   get currentTask(): Task | undefined {
@@ -230,9 +237,8 @@ export class CodingEnv implements Env<unknown, Observation> {
       else outcome.output = `${outcome.output ?? ''}\n[diff unavailable: ${current.error}]`;
     }
     const terminated = outcome.terminated ?? false;
-    const elapsedSec = (performance.now() - this.startedAt) / 1000;
-    const budgetSec = this.opts.wallClockSec ?? this.task.timeouts.episode_sec;
-    const truncated = !terminated && (this.stepIndex >= this.maxSteps || elapsedSec >= budgetSec);
+    const elapsedSec = this.elapsedSec();
+    const truncated = !terminated && (this.stepIndex >= this.maxSteps || elapsedSec >= this.budgetSec());
     this.done = terminated || truncated;
     const observation: Observation = {
       kind,

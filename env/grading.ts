@@ -177,6 +177,7 @@ export async function grade(task: Task, agentPatch: string, makeSandbox: Sandbox
   }
 
   let sandbox: Sandbox | undefined;
+  let configReverted: string[] = [];
   try {
     sandbox = await makeSandbox();
     if (task.setup_cmd) {
@@ -190,7 +191,7 @@ export async function grade(task: Task, agentPatch: string, makeSandbox: Sandbox
       if (applied.exitCode !== 0) {
         return { ...base, status: 'patch_failed', failureClass: 'agent', reason: applied.output };
       }
-      testFilesReverted.push(...(await revertPytestConfigChanges(sandbox, filesOf(kept.join('')))));
+      configReverted = await revertPytestConfigChanges(sandbox, filesOf(kept.join('')));
     }
     if (task.test_patch) {
       const applied = await sandbox.exec(['git', 'apply', '--binary', '--whitespace=nowarn', '-'], {
@@ -226,6 +227,7 @@ export async function grade(task: Task, agentPatch: string, makeSandbox: Sandbox
       status,
       resolved: status === 'resolved',
       failureClass: status === 'resolved' ? 'none' : 'agent',
+      testFilesReverted: [...testFilesReverted, ...configReverted],
       failToPass,
       passToPass,
       f2pFraction: fraction(failToPass),
