@@ -5,7 +5,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { actionJsonSchema } from '../env/actions.ts';
 import { checkEnv } from '../env/check.ts';
-import { CodingEnv, EnvStateError } from '../env/coding-env.ts';
+import { CodingEnv, EnvStateError, InfraError } from '../env/coding-env.ts';
 import type { Grade } from '../env/grading.ts';
 import { make } from '../env/registry.ts';
 import { makeVec } from '../env/vector.ts';
@@ -306,6 +306,28 @@ describe('what the agent makes of its tree', () => {
     }
     const search = await env.step({ kind: 'search', pattern: 'x', path: 'pipe' });
     expect(search.observation.timedOut).toBe(false);
+    await env.close();
+  });
+});
+
+describe('harness failures are labelled infra, not agent', () => {
+  it('a test_patch that does not apply grades as infra', async () => {
+    const broken = {
+      ...py,
+      task: {
+        ...py.task,
+        test_patch: 'diff --git a/nope b/nope\n--- a/nope\n+++ b/nope\n@@ -1 +1 @@\n-x\n+y\n',
+      },
+    };
+    const r = await episode(broken, [{ kind: 'apply_patch', diff: py.task.patch }, { kind: 'submit' }]);
+    expect(r.grade.status).toBe('infra');
+    expect(r.grade.failureClass).toBe('infra');
+    expect(r.grade.reason).toMatch(/test_patch did not apply/);
+  });
+
+  it('a failing setup_cmd makes reset throw InfraError', async () => {
+    const env = new CodingEnv({ tasks: [{ ...js.task, setup_cmd: 'echo cannot install; exit 7' }] });
+    await expect(env.reset()).rejects.toThrow(InfraError);
     await env.close();
   });
 });
