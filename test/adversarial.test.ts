@@ -913,3 +913,530 @@ describe('CLI arguments', () => {
     expect(r.stderr).toMatch(/policy|wizard/);
   });
 });
+
+// ===============================================================================================================
+// Round 2: a second tester against the new defences (pytest-config revert, symlink check, hidden-file check,
+// containment). `BUG:` tests fail until the bug is fixed; the others confirm defences that hold.
+import { readFileSync } from 'node:fs';
+import { rm as rmPath, symlink as symlinkPath } from 'node:fs/promises';
+import { loadDataset } from '../datasets/loader.ts';
+import { isTestPath, symlinkEscapes } from '../env/diff.ts';
+import { FIXED_IDENTITY, git as runGit } from '../env/git.ts';
+import { parseJestJson } from '../env/parsers/jest-json.ts';
+import { JS_FILES } from './fixtures.ts';
+
+/** A pytest plugin that rewrites every test outcome to "passed". */
+const ALL_PASS_PLUGIN = [
+  'import pytest',
+  '',
+  '@pytest.hookimpl(hookwrapper=True)',
+  'def pytest_runtest_makereport(item, call):',
+  '    outcome = yield',
+  '    report = outcome.get_result()',
+  "    report.outcome = 'passed'",
+  '    report.longrepr = None',
+  '',
+].join('\n');
+
+const FIXED_CALC_JS =
+  'export function add(a, b) {\n  return a + b;\n}\nexport function sub(a, b) {\n  return a - b;\n}\n';
+
+/** The fixture task on a repo built from `files` (same hidden tests and test lists). */
+async function taskOn(base: Task, files: Record<string, string>, extra: Record<string, unknown> = {}) {
+  const repo = await makeRepo(files);
+  const { tasks, errors } = await loadRows(
+    [{ line: 1, value: { ...base, ...extra, repo: repo.dir, base_commit: repo.commit } }],
+    '/',
+  );
+  expect(errors).toEqual([]);
+  return { task: tasks[0]!, dir: repo.dir };
+}
+
+describe('round 2: pytest configuration and modules the grading revert misses', () => {
+  const write = (p: string, content: string) => ({ kind: 'write_file', path: p, content });
+  let bare: { task: Task; dir: string }; // the Python fixture without pytest.ini
+  let builtin: Task[];
+  beforeAll(async () => {
+    const files: Record<string, string> = { ...PY_FILES };
+    delete files['pytest.ini'];
+    bare = await taskOn(py.task, files);
+    builtin = (await loadDataset('builtin:mini')).tasks;
+  });
+  afterAll(() => removeDir(bare.dir));
+
+  it.each(['pytest.toml', '.pytest.toml'])(
+    'BUG: a plugin enabled from %s (pytest 9 reads it before pytest.ini) resolves the task',
+    async (configFile) => {
+      const r = await episode(py.task, [
+        write('calc/_plugin.py', ALL_PASS_PLUGIN),
+        write(configFile, '[pytest]\naddopts = ["-p", "calc._plugin"]\n'),
+        { kind: 'submit' },
+      ]);
+      // The file is neither in TEST_PATH_PATTERNS nor in SHARED_CONFIG_FILE: nothing is reverted.
+      expect(r.grade.status).not.toBe('resolved');
+    },
+  );
+
+  const ADDOPTS = 'addopts = "-p calc._plugin"\n';
+  it.each([
+    ['pyproject.toml', 'a header with a trailing comment', `[tool.pytest.ini_options] # options\n${ADDOPTS}`],
+    [
+      'pyproject.toml',
+      'an indented header',
+      `[project]\nname = "calc"\n  [tool.pytest.ini_options]\n${ADDOPTS}`,
+    ],
+    ['pyproject.toml', 'spaces inside the brackets', `[ tool.pytest.ini_options ]\n${ADDOPTS}`],
+    [
+      'pyproject.toml',
+      'a root-level dotted key',
+      `tool.pytest.ini_options.${ADDOPTS}[project]\nname = "calc"\n`,
+    ],
+    ['pyproject.toml', 'a dotted key under [tool]', `[tool]\npytest.ini_options.${ADDOPTS}`],
+    ['setup.cfg', 'a header with a trailing comment', '[tool:pytest] ; options\naddopts = -p calc._plugin\n'],
+  ])(
+    'BUG: %s whose pytest section is spelled with %s is not recognised (PYTEST_SECTION regex) and resolves',
+    async (configFile, _how, config) => {
+      const r = await episode(bare.task, [
+        write('calc/_plugin.py', ALL_PASS_PLUGIN),
+        write(configFile, config),
+        { kind: 'submit' },
+      ]);
+      expect(r.grade.status).not.toBe('resolved');
+    },
+  );
+
+  it('BUG: on the builtin ledger task, a `.pytest.ini` (read before pyproject.toml) enables the plugin', async () => {
+    const task = builtin.find((t) => t.instance_id === 'ledger__round-half-up-1')!;
+    const r = await episode(task, [
+      write('ledger/_plugin.py', ALL_PASS_PLUGIN),
+      write('.pytest.ini', '[pytest]\naddopts = -p ledger._plugin\npythonpath = .\n'),
+      { kind: 'submit' },
+    ]);
+    expect(r.grade.status).not.toBe('resolved');
+  });
+
+  it("BUG: on the builtin ledger task, pyproject.toml's pytest section can be moved into a string and redefined", async () => {
+    // pytestSections() sees the original section text unchanged (now inside a multi-line string, closed by a
+    // line `[ """` that starts with '['); the real table is an indented header, which it does not see at all.
+    const task = builtin.find((t) => t.instance_id === 'ledger__round-half-up-1')!;
+    const env = new CodingEnv({ tasks: [task] });
+    try {
+      await env.reset();
+      const original = (await env.step({ kind: 'read_file', path: 'pyproject.toml' })).observation.output;
+      const at = original.indexOf('[tool.pytest.ini_options]');
+      expect(at).toBeGreaterThan(0);
+      const hacked =
+        `${original.slice(0, at).trimEnd()}\nreadme = """\n${original.slice(at)}\n[ """\n\n` +
+        '  [tool.pytest.ini_options]\n  addopts = "-p ledger._plugin"\n  testpaths = ["tests"]\n  pythonpath = ["."]\n';
+      await env.step(write('ledger/_plugin.py', ALL_PASS_PLUGIN));
+      await env.step(write('pyproject.toml', hacked));
+      const r = await env.step({ kind: 'submit' });
+      const grade = r.info.grade as Grade;
+      expect(grade.status).not.toBe('resolved');
+    } finally {
+      await env.close();
+    }
+  });
+
+  it('BUG: a `*.DIST-INFO/entry_points.txt` (importlib.metadata matches the suffix case-insensitively) loads the plugin', async () => {
+    const dir = 'calc_tools-1.0.DIST-INFO';
+    const r = await episode(py.task, [
+      write('calc/_tools.py', ALL_PASS_PLUGIN),
+      write(`${dir}/METADATA`, 'Metadata-Version: 2.1\nName: calc-tools\nVersion: 1.0\n'),
+      write(`${dir}/entry_points.txt`, '[pytest11]\ncalc_tools = calc._tools\n'),
+      { kind: 'submit' },
+    ]);
+    expect(r.grade.status).not.toBe('resolved');
+  });
+
+  it('BUG: a top-level pytest.py replaces pytest itself (`python -m pytest` imports from the repo root first)', async () => {
+    // Runs the real pytest in a subprocess and rewrites its FAILED/ERROR lines. Any top-level module pytest
+    // imports (pytest, _pytest/, pluggy, iniconfig, tomllib, …) can be shadowed the same way.
+    const fake = [
+      'import os, re, subprocess, sys',
+      'here = os.path.dirname(os.path.abspath(__file__))',
+      "code = \"import sys; sys.path = [p for p in sys.path if p not in ('', '.', %r)]; import pytest; sys.exit(pytest.main())\" % here",
+      'r = subprocess.run([sys.executable, "-c", code] + sys.argv[1:], capture_output=True, text=True)',
+      'print(re.sub(r"^(FAILED|ERROR) (\\S+).*$", r"PASSED \\2", r.stdout, flags=re.M))',
+      'sys.exit(0)',
+      '',
+    ].join('\n');
+    const r = await episode(py.task, [write('pytest.py', fake), { kind: 'submit' }]);
+    expect(r.grade.status).not.toBe('resolved');
+  });
+
+  it('BUG: code under test skips the FAIL_TO_PASS tests and prints their PASSED lines at exit (no early exit)', async () => {
+    // `-rA` summarises skips as `SKIPPED [2] calc/ops.py:13: …`, naming no test, so the forged lines printed by
+    // an atexit hook are the only entries for the hidden tests; the run really finished and exited 0. pytest's
+    // own final line ("1 passed, 2 skipped") contradicts the 3 parsed passes.
+    const ops = [
+      'import atexit, os',
+      '',
+      '_skipped = []',
+      '',
+      '',
+      'def add(a, b):',
+      "    current = os.environ.get('PYTEST_CURRENT_TEST')",
+      '    if current:',
+      '        import pytest',
+      '        if not _skipped:',
+      "            atexit.register(lambda: print(''.join(f'\\nPASSED {n}' for n in _skipped)))",
+      "        _skipped.append(current.rsplit(' ', 1)[0])",
+      "        pytest.skip('not yet')",
+      '    return a - b',
+      '',
+      '',
+      'def sub(a, b):',
+      '    return a - b',
+      '',
+    ].join('\n');
+    const r = await episode(py.task, [write('calc/ops.py', ops), { kind: 'submit' }]);
+    expect(r.grade.status).not.toBe('resolved');
+  });
+});
+
+describe('round 2: symlinks in the diff', () => {
+  it('BUG: retargeting a symlink that already exists in the repo to a host file is not refused', async () => {
+    // diff.ts only reads a target from `new file mode 120000` / `new mode 120000`; a changed link is
+    // `index a..b 120000` with `-old` / `+new` lines and passes unchecked.
+    const repo = await makeRepo({ ...JS_FILES, 'src/impl.js': JS_FILES['src/calc.js'] });
+    try {
+      await rmPath(path.join(repo.dir, 'src/calc.js'));
+      await symlinkPath('impl.js', path.join(repo.dir, 'src/calc.js'));
+      await runGit(['add', '-A'], { cwd: repo.dir });
+      await runGit(['commit', '-q', '-m', 'calc.js is a link'], { cwd: repo.dir, env: FIXED_IDENTITY });
+      const commit = (await runGit(['rev-parse', 'HEAD'], { cwd: repo.dir })).trim();
+      const { tasks } = await loadRows(
+        [{ line: 1, value: { ...js.task, repo: repo.dir, base_commit: commit } }],
+        '/',
+      );
+      const fix = path.join(outside, 'calc-fixed-retarget.js');
+      await writeFile(fix, FIXED_CALC_JS);
+      const r = await episode(tasks[0]!, [
+        { kind: 'run', command: `ln -sfn ${fix} src/calc.js` },
+        { kind: 'submit' },
+      ]);
+      expect(r.grade.patch).toMatch(/^index \w+\.\.\w+ 120000$/m);
+      expect(r.grade.resolved).toBe(false);
+    } finally {
+      await removeDir(repo.dir);
+    }
+  });
+
+  it('BUG: a symlink target starting with a newline hides its escape from the check', async () => {
+    // The target is read from the first added line only: '' here. `src/\n/` exists (a directory named by a
+    // newline), so `\n/../../…` climbs out of the tree.
+    const fix = path.join(outside, 'calc-fixed-newline.js');
+    await writeFile(fix, FIXED_CALC_JS);
+    const target = `\\n/${'../'.repeat(20)}${fix.slice(1)}`;
+    const r = await episode(js.task, [
+      {
+        kind: 'run',
+        command: `mkdir -p $'src/\\n' && touch $'src/\\n/.keep' && ln -sfn $'${target}' src/calc.js`,
+      },
+      { kind: 'submit' },
+    ]);
+    expect(r.grade.patch).toContain('new file mode 120000');
+    expect(r.grade.resolved).toBe(false);
+  });
+  it("BUG: symlinkEscapes('up', '..') is false: the exact result '..' is not seen as leaving the tree", () => {
+    // normalize() gives '..' (no trailing slash), which does not start with '../'.
+    expect(symlinkEscapes('up', '..')).toBe(true);
+    expect(symlinkEscapes('src/a', '../..')).toBe(true);
+  });
+
+  it('BUG: a chain of symlinks through `link/..` reaches a host file although every target normalises inside', async () => {
+    // `.links/r -> ..` is the repo root; `.links/p1 -> r/..` is lexically `.links` but really the repo's parent;
+    // each `pN -> p(N-1)/..` climbs one more level up to `/`. calc/ops.py -> ../.links/p16/<host file>. The chain
+    // lives in a dot directory, which pytest does not collect (norecursedirs).
+    const fix = path.join(outside, 'ops_fixed_chain.py');
+    await writeFile(fix, 'def add(a, b):\n    return a + b\n\n\ndef sub(a, b):\n    return a - b\n');
+    const links = ['mkdir .links', 'ln -s .. .links/r', 'ln -s r/.. .links/p1'];
+    for (let i = 2; i <= 16; i++) links.push(`ln -s p${i - 1}/.. .links/p${i}`);
+    links.push(`ln -sfn ../.links/p16${fix} calc/ops.py`);
+    const r = await episode(py.task, [{ kind: 'run', command: links.join(' && ') }, { kind: 'submit' }]);
+    expect(r.grade.patch).toContain('.links/p16');
+    expect(r.grade.resolved).toBe(false);
+  });
+});
+
+describe('round 2: test reports', () => {
+  let junit: { task: Task; dir: string };
+  beforeAll(async () => {
+    junit = await taskOn(py.task, PY_FILES, {
+      instance_id: 'junit-round2-1',
+      test_cmd: 'python3 -m pytest -p no:cacheprovider --junitxml=report.xml',
+      test_format: 'junit',
+      test_report_file: 'report.xml',
+    });
+  });
+  afterAll(() => removeDir(junit.dir));
+
+  it('BUG: code under test forges TAP through an unescaped object key in a failing assertion, then `Bail out!`', async () => {
+    // Node prints the keys of `actual` raw in the YAML diagnostic: a key with newlines writes column-0 TAP
+    // lines. The code registers one failing test (so the exit code 1 is "consistent"), forges `ok` lines for
+    // every title in test/ (the hidden file is there at grading time) and bails out: tap-parser ignores the
+    // real results that follow. Node's runner never prints "Bail out!". Works on the builtin TAP tasks too.
+    const calc = [
+      "import { test } from 'node:test';",
+      "import assert from 'node:assert/strict';",
+      "import fs from 'node:fs';",
+      'const names = [];',
+      "for (const f of fs.readdirSync('test')) for (const m of fs.readFileSync(`test/${f}`, 'utf8').matchAll(/test\\('([^']+)'/g)) names.push(m[1]);",
+      "const forged = '\\n' + names.map((n, i) => `ok ${i + 1} - ${n}`).join('\\n') + '\\nBail out! done';",
+      "test('zzz', () => assert.deepStrictEqual({ [forged]: 1 }, {}));",
+      'export function add(a, b) {\n  return a - b;\n}\n\nexport function sub(a, b) {\n  return a - b;\n}\n',
+    ].join('\n');
+    const r = await episode(js.task, [
+      { kind: 'write_file', path: 'src/calc.js', content: calc },
+      { kind: 'submit' },
+    ]);
+    expect(r.grade.status).not.toBe('resolved');
+  });
+
+  it('BUG: a dangling symlink committed at test_report_file makes the grade `infra` (not the agent’s fault)', async () => {
+    const r = await episode(junit.task, [
+      { kind: 'run', command: 'ln -s missing-target report.xml' },
+      { kind: 'submit' },
+    ]);
+    // was: status infra, "harness error: path "report.xml" goes through a dangling symlink"
+    expect(r.grade.failureClass).not.toBe('infra');
+  });
+
+  it('BUG: a report the code under test makes unparseable throws out of step(run_tests) and grades `infra`', async () => {
+    // An unclosed comment appended at exit: fast-xml-parser throws "Comment is not closed."
+    const env = new CodingEnv({ tasks: [junit.task] });
+    try {
+      await env.reset();
+      await env.step({
+        kind: 'write_file',
+        path: 'calc/__init__.py',
+        content: "import atexit\natexit.register(lambda: open('report.xml', 'a').write('<!--'))\n",
+      });
+      const run = await tryStep(env, { kind: 'run_tests' });
+      const submitted = await tryStep(env, { kind: 'submit' });
+      expect(run.thrown).toBeUndefined();
+      expect((submitted.result?.info.grade as Grade | undefined)?.failureClass).not.toBe('infra');
+    } finally {
+      await env.close();
+    }
+  });
+
+  it('BUG: the jest JSON parser is quadratic in stray `{` (console output of the code under test stalls the harness)', () => {
+    // findReport() scans to the end of the text from every '{': 40k characters take seconds, 1 MB half an hour,
+    // synchronously (no timeout applies and every env of the process stalls).
+    const started = performance.now();
+    expect(parseJestJson('{'.repeat(40_000))).toEqual([]);
+    expect(performance.now() - started).toBeLessThan(500);
+  });
+});
+
+describe('round 2: honest patches graded wrongly', () => {
+  it('BUG: a hidden test_patch that adds a helper module under test/ fails the gold patch', async () => {
+    // node --test runs every .js under test/; a module without tests is reported as a passing file entry
+    // (`ok 3 - /…/test/helpers.js`), which brokenHiddenFiles counts as "did not run normally".
+    const testPatch = [
+      'diff --git a/test/add.test.js b/test/add.test.js',
+      'new file mode 100644',
+      '--- /dev/null',
+      '+++ b/test/add.test.js',
+      '@@ -0,0 +1,8 @@',
+      "+import { test } from 'node:test';",
+      "+import assert from 'node:assert/strict';",
+      "+import { add } from '../src/calc.js';",
+      "+import { four } from './helpers.js';",
+      '+',
+      "+test('add', () => {",
+      '+  assert.equal(add(2, 2), four);',
+      '+});',
+      'diff --git a/test/helpers.js b/test/helpers.js',
+      'new file mode 100644',
+      '--- /dev/null',
+      '+++ b/test/helpers.js',
+      '@@ -0,0 +1 @@',
+      '+export const four = 4;',
+      '',
+    ].join('\n');
+    const helper = await taskOn(js.task, JS_FILES, { instance_id: 'helper-round2-1', test_patch: testPatch });
+    try {
+      const r = await episode(helper.task, [
+        { kind: 'apply_patch', diff: helper.task.patch },
+        { kind: 'submit' },
+      ]);
+      expect(r.grade.failToPass.failed).toEqual([]);
+      expect(r.grade.status).toBe('resolved');
+    } finally {
+      await removeDir(helper.dir);
+    }
+  });
+
+  it('BUG: a fix in a source package named `testing/` (like numpy.testing, django/test/) is dropped as a test file', async () => {
+    // For pytest only test_*.py / *_test.py / conftest.py are tests; the directory patterns of isTestPath drop
+    // source modules such as django/test/utils.py, sphinx/testing/, lib/matplotlib/testing/.
+    const files = {
+      ...PY_FILES,
+      'calc/testing/__init__.py': '',
+      'calc/testing/checks.py': 'def close(a, b):\n    return abs(a - b) > 1e-9\n',
+    };
+    const gold =
+      'diff --git a/calc/testing/checks.py b/calc/testing/checks.py\n--- a/calc/testing/checks.py\n+++ b/calc/testing/checks.py\n' +
+      '@@ -1,2 +1,2 @@\n def close(a, b):\n-    return abs(a - b) > 1e-9\n+    return abs(a - b) < 1e-9\n';
+    const testPatch =
+      'diff --git a/tests/test_checks.py b/tests/test_checks.py\nnew file mode 100644\n--- /dev/null\n+++ b/tests/test_checks.py\n' +
+      '@@ -0,0 +1,5 @@\n+from calc.testing.checks import close\n+\n+\n+def test_close():\n+    assert close(0.1 + 0.2, 0.3)\n';
+    const t = await taskOn(py.task, files, {
+      instance_id: 'testing-dir-round2-1',
+      patch: gold,
+      test_patch: testPatch,
+      FAIL_TO_PASS: ['tests/test_checks.py::test_close'],
+      PASS_TO_PASS: ['tests/test_sub.py::test_sub'],
+    });
+    try {
+      const r = await episode(t.task, [{ kind: 'apply_patch', diff: gold }, { kind: 'submit' }]);
+      expect(r.grade.testFilesReverted).toEqual([]);
+      expect(r.grade.status).toBe('resolved');
+    } finally {
+      await removeDir(t.dir);
+    }
+  });
+});
+
+describe('round 2: defences that hold', () => {
+  it('honest fixes that rename files, add oddly named modules, CRLF files, own tests and pyproject edits resolve', async () => {
+    const jsRun = await episode(js.task, [
+      { kind: 'run', command: 'git mv src/calc.js src/calculator.js' },
+      {
+        kind: 'write_file',
+        path: 'src/ops/add impl é.js',
+        content: 'export const addImpl = (a, b) => a + b;\r\n',
+      },
+      {
+        kind: 'str_replace',
+        path: 'src/calculator.js',
+        old: 'export function add(a, b) {\n  return a - b;',
+        new: 'export function add(a, b) {\n  return addImpl(a, b);',
+      },
+      {
+        kind: 'run',
+        command: `sed -i '1i import { addImpl } from "./ops/add impl é.js";' src/calculator.js`,
+      },
+      { kind: 'write_file', path: 'src/calc.js', content: "export * from './calculator.js';\n" },
+      {
+        kind: 'write_file',
+        path: 'test/mine.test.js',
+        content: "import { test } from 'node:test';\ntest('mine', () => {});\n",
+      },
+      { kind: 'submit' },
+    ]);
+    expect(jsRun.grade.testFilesReverted).toEqual(['test/mine.test.js']);
+    expect(jsRun.grade.status).toBe('resolved');
+    // ledger: a different fix than the gold one, plus an edit of pyproject.toml outside its pytest section.
+    const ledger = (await loadDataset('builtin:mini')).tasks.find(
+      (t) => t.instance_id === 'ledger__round-half-up-1',
+    )!;
+    const pyRun = await episode(ledger, [
+      {
+        kind: 'str_replace',
+        path: 'ledger/money.py',
+        old: 'return amount.quantize(CENT, rounding=ROUND_HALF_EVEN)',
+        new: 'from decimal import ROUND_HALF_UP\n\n    return amount.quantize(CENT, rounding=ROUND_HALF_UP)',
+      },
+      { kind: 'str_replace', path: 'pyproject.toml', old: 'small shops.', new: 'small shops and markets.' },
+      { kind: 'submit' },
+    ]);
+    expect(pyRun.grade.testFilesReverted).toEqual([]);
+    expect(pyRun.grade.status).toBe('resolved');
+  });
+
+  it("node --test's discovery (Node 20) matches isTestPath: no shadow test file outside the patterns", async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'repogym-adv-discovery-'));
+    try {
+      const names = [
+        'src/a.test.js',
+        'src/a-test.js',
+        'src/a_test.js',
+        'src/test-a.js',
+        'src/test.js',
+        'src/x.test.cjs',
+        'src/Atest.js',
+        'src/1test.js',
+        'src/atest.js',
+        'src/test_a.js',
+        'src/latest.js',
+        'src/contest.js',
+        'src/a.spec.js',
+        'src/testing.js',
+        'lib/test/inner.js',
+      ];
+      await writeFile(path.join(dir, 'package.json'), '{}\n');
+      for (const name of names) {
+        await mkdir(path.dirname(path.join(dir, name)), { recursive: true });
+        await writeFile(
+          path.join(dir, name),
+          `require('node:test').test(${JSON.stringify(name)}, () => {});\n`,
+        );
+      }
+      const stdout = await new Promise<string>((resolve) =>
+        execFile('node', ['--test', '--test-reporter=tap'], { cwd: dir }, (_err, out) => resolve(out)),
+      );
+      const discovered = [...stdout.matchAll(/^ok \d+ - (.+)$/gm)].map((m) => m[1]!).sort();
+      expect(discovered.length).toBeGreaterThan(0);
+      for (const name of discovered) expect(isTestPath(name), name).toBe(true);
+    } finally {
+      await removeDir(dir);
+    }
+  });
+
+  it('sitecustomize.py / usercustomize.py in the repo root are not loaded by `python -m pytest`', async () => {
+    const hook = "import os\nos.environ['PYTEST_ADDOPTS'] = '-p calc._plugin'\n";
+    const r = await episode(py.task, [
+      { kind: 'write_file', path: 'calc/_plugin.py', content: ALL_PASS_PLUGIN },
+      { kind: 'write_file', path: 'sitecustomize.py', content: hook },
+      { kind: 'write_file', path: 'usercustomize.py', content: hook },
+      { kind: 'submit' },
+    ]);
+    expect(r.grade.status).toBe('unresolved');
+    expect(r.grade.passToPass.passed).toEqual(['tests/test_sub.py::test_sub']);
+  });
+
+  it('TAP lines a test file prints to stdout are not parsed (Node prefixes them with #)', async () => {
+    const calc = [
+      "process.stdout.write('ok 1 - add\\nok 2 - sub\\nBail out!\\n');",
+      "console.error('ok 1 - add');",
+      'export function add(a, b) {\n  return a - b;\n}\n\nexport function sub(a, b) {\n  return a - b;\n}\n',
+    ].join('\n');
+    const r = await episode(js.task, [
+      { kind: 'write_file', path: 'src/calc.js', content: calc },
+      { kind: 'submit' },
+    ]);
+    expect(r.grade.failToPass.failed).toEqual(['add']);
+    expect(r.grade.status).toBe('unresolved');
+  });
+
+  it('a fork bomb (capped by pids.max) dies at the step timeout, nothing of the sandbox is left, the next step runs', async () => {
+    const env = new CodingEnv({ tasks: [js.task] });
+    try {
+      await env.reset();
+      const bomb = await env.step({ kind: 'run', command: 'f(){ f & f & wait; }; f', timeoutSec: 2 });
+      expect(bomb.observation.timedOut).toBe(true);
+      const next = await env.step({ kind: 'run', command: 'echo "alive $REPOGYM_SANDBOX"' });
+      const id = /^alive (\S+)$/m.exec(next.observation.output)?.[1];
+      expect(id).toBeDefined();
+      // Without cgroups the marker fallback kills them too; either way nothing of this sandbox is left running.
+      const marker = `REPOGYM_SANDBOX=${id}\0`;
+      const environOf = (pid: string) => {
+        try {
+          return readFileSync(`/proc/${pid}/environ`, 'latin1');
+        } catch {
+          return ''; // ended, or a zombie
+        }
+      };
+      const left = (await readdir('/proc')).filter(
+        (pid) => /^\d+$/.test(pid) && environOf(pid).includes(marker),
+      );
+      expect(left).toEqual([]);
+    } finally {
+      await env.close();
+    }
+  });
+});
