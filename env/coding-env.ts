@@ -368,7 +368,7 @@ export class CodingEnv implements Env<unknown, Observation> {
         });
         const counts = countStatuses(run.tests);
         return {
-          output: `${run.output}\n[tests: ${counts}]`,
+          output: `${run.output}\n[tests: ${counts}]${run.reportError ? `\n[${run.reportError}]` : ''}`,
           exitCode: run.exitCode,
           timedOut: run.timedOut,
           tests: run.tests,

@@ -1,13 +1,10 @@
 // Small helpers over git-style unified diffs: split per file, stats, and which paths are tests.
-import path from 'node:path';
 import type { DiffStat } from './types.ts';
 
 export interface FileDiff {
   /** Path before (a/) and after (b/) the change; /dev/null sides are reported as null. */
   oldPath: string | null;
   newPath: string | null;
-  /** Set when the change creates a symlink (mode 120000): where it points. */
-  symlinkTarget?: string;
   text: string;
 }
 
@@ -72,26 +69,16 @@ export function splitDiff(diff: string): FileDiff[] {
     const renamedTo = field(/^rename to (.+)$/m);
     const created = /^new file mode/m.test(text);
     const deleted = /^deleted file mode/m.test(text);
-    const section: FileDiff = {
+    return {
       oldPath: created ? null : minus ? linePath(minus, 'a/') : (linePath(renamedFrom, '') ?? headerOld),
       newPath: deleted ? null : plus ? linePath(plus, 'b/') : (linePath(renamedTo, '') ?? headerNew),
       text,
     };
-    // The target is the first added line of the hunk (it may itself start with '+').
-    if (/^new (file )?mode 120000$/m.test(text))
-      section.symlinkTarget = field(/^@@[^\n]*@@[^\n]*\n\+(.*)$/m) ?? '';
-    return section;
   });
 }
 
 export function filesOf(diff: string): string[] {
   return [...new Set(splitDiff(diff).flatMap((f) => [f.oldPath, f.newPath].filter((p): p is string => !!p)))];
-}
-
-/** True when a symlink at `linkPath` pointing to `target` resolves outside the repository. */
-export function symlinkEscapes(linkPath: string, target: string): boolean {
-  if (target.startsWith('/')) return true;
-  return path.posix.normalize(path.posix.join(path.posix.dirname(linkPath), target)).startsWith('../');
 }
 
 export function diffStat(diff: string): DiffStat {
@@ -105,22 +92,35 @@ export function diffStat(diff: string): DiffStat {
 }
 
 const SCRIPT = String.raw`\.[cm]?[jt]sx?$`;
-const TEST_PATH_PATTERNS = [
-  /(^|\/)(tests?|__tests__|specs?|testing)\//,
-  // Python: pytest's default discovery, its plugins and config.
+const PYTHON_TEST_PATTERNS = [
+  // pytest's default discovery. Only `tests/` counts as a test folder: `test/` and `testing/` are often
+  // source (django/test, numpy/testing).
+  /(^|\/)tests\//,
   /(^|\/)test_[^/]*\.py$/,
   /(^|\/)[^/]*_test\.py$/,
-  /(^|\/)(conftest\.py|pytest\.ini|tox\.ini)$/,
-  // Installed-package metadata: an entry_points.txt there auto-loads pytest plugins.
-  /(^|\/)[^/]+\.(dist|egg)-info\//,
-  // JavaScript/TypeScript: node --test's discovery patterns, jest/vitest/mocha naming and runner config.
+  /(^|\/)conftest\.py$/,
+];
+const SCRIPT_TEST_PATTERNS = [
+  // node --test runs every file under test/; jest and vitest naming.
+  /(^|\/)(tests?|__tests__|specs?)\//,
   new RegExp(String.raw`[._-](test|spec)${SCRIPT}`),
   new RegExp(String.raw`(^|/)test(-[^/]*)?${SCRIPT}`),
+];
+const RUNNER_CONFIG_PATTERNS = [
+  // pytest reads these before pyproject.toml/setup.cfg (whose pytest sections grading compares separately).
+  /(^|\/)\.?pytest\.(ini|toml)$/,
+  /(^|\/)tox\.ini$/,
+  // Installed-package metadata (any case, as importlib.metadata matches it): entry_points.txt loads plugins.
+  /(^|\/)[^/]+\.(dist|egg)-info\//i,
+  // Top-level modules that would shadow the runner itself (`python -m pytest` imports from the repo root).
+  /^(pytest\.py|py\.py|(_pytest|pytest|pluggy|iniconfig|_pytest\.py)\/)/,
   /(^|\/)(jest|vitest|vitest\.workspace|karma|playwright)\.conf(ig)?\.[^/]+$/,
   /(^|\/)\.mocharc(\.[^/]+)?$/,
 ];
 
 /** Test files and test-runner configuration: an agent's changes to them are dropped before grading. */
 export function isTestPath(file: string): boolean {
-  return TEST_PATH_PATTERNS.some((re) => re.test(file));
+  // Python files follow pytest's rules; anything else (scripts, fixtures, data) node's and jest's.
+  const byLanguage = file.endsWith('.py') ? PYTHON_TEST_PATTERNS : SCRIPT_TEST_PATTERNS;
+  return [...byLanguage, ...RUNNER_CONFIG_PATTERNS].some((re) => re.test(file));
 }

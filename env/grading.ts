@@ -2,7 +2,7 @@
 // left outside its diff cannot leak in), its changes to test files are dropped, the hidden test_patch is
 // applied, the task's test command runs, and the parsed results are compared with FAIL_TO_PASS/PASS_TO_PASS.
 import type { Task } from '../datasets/types.ts';
-import { filesOf, isTestPath, splitDiff, symlinkEscapes } from './diff.ts';
+import { filesOf, isTestPath, splitDiff } from './diff.ts';
 import { parseTestReport } from './parsers/index.ts';
 import { capText } from './sandbox/exec.ts';
 import type { Sandbox } from './sandbox/types.ts';
@@ -47,18 +47,25 @@ export interface Grade {
 }
 
 const SHARED_CONFIG_FILE = /(^|\/)(pyproject\.toml|setup\.cfg)$/;
-const PYTEST_SECTION = /^\[(tool\.pytest[^\]]*|tool:pytest)\]\s*$/;
 
-/** The pytest sections of a pyproject.toml/setup.cfg (which also hold unrelated settings). */
-function pytestSections(text: string): string {
-  const kept: string[] = [];
-  let inside = false;
-  for (const line of text.split('\n')) {
-    if (line.startsWith('[')) inside = PYTEST_SECTION.test(line);
-    if (inside) kept.push(line);
-  }
-  return kept.join('\n');
-}
+// Compares the pytest configuration of two versions of a pyproject.toml/setup.cfg as pytest would read it
+// (parsed, so comments, spacing, dotted keys and strings cannot disguise a change). Runs with `python3 -I`: the
+// repository cannot shadow tomllib or configparser. Prints "same" or "differ".
+const COMPARE_PYTEST_CONFIG = String.raw`
+import configparser, json, sys, tomllib
+def pytest_config(name, text):
+    if name.endswith(".toml"):
+        return tomllib.loads(text).get("tool", {}).get("pytest")
+    parser = configparser.RawConfigParser(strict=False, inline_comment_prefixes=("#", ";"))
+    parser.read_string(text)
+    return {s: dict(parser[s]) for s in parser.sections() if "pytest" in s.lower()}
+request = json.load(sys.stdin)
+try:
+    same = pytest_config(request["name"], request["before"]) == pytest_config(request["name"], request["after"])
+except Exception:
+    same = False
+print("same" if same else "differ")
+`;
 
 /** Restores shared config files whose pytest options the patch changed (plugins, addopts, testpaths, …). */
 async function revertPytestConfigChanges(sandbox: Sandbox, files: string[]): Promise<string[]> {
@@ -67,13 +74,27 @@ async function revertPytestConfigChanges(sandbox: Sandbox, files: string[]): Pro
     const before = await sandbox.exec(['git', 'show', `HEAD:${file}`], { maxOutputBytes: 64 * 1024 * 1024 });
     const original = before.exitCode === 0 ? before.output : '';
     const current = await sandbox.readFile(file).catch(() => '');
-    if (pytestSections(original) === pytestSections(current)) continue;
+    const compared = await sandbox.exec(['python3', '-I', '-c', COMPARE_PYTEST_CONFIG], {
+      stdin: JSON.stringify({ name: file, before: original, after: current }),
+    });
+    if (compared.output.trim() === 'same') continue;
     await sandbox.exec(
       before.exitCode === 0 ? ['git', 'checkout', 'HEAD', '--', file] : ['rm', '-f', '--', file],
     );
     reverted.push(file);
   }
   return reverted;
+}
+
+/**
+ * Whether a file of the hidden test_patch holds tests. Node reports a test file that ran no test (it exited
+ * early) as a passing entry named by the file, but it does the same for a helper module under test/.
+ */
+function hiddenFileDefinesTests(testPatch: string, file: string): boolean {
+  const section = splitDiff(testPatch).find((f) => f.newPath === file);
+  if (!section || section.oldPath !== null) return true; // an existing file the hidden tests extend
+  const added = section.text.split('\n').filter((line) => line.startsWith('+'));
+  return added.some((line) => /\b(test|it|describe)(\.\w+)?\s*\(|^\+\s*(async\s+)?def test_/.test(line));
 }
 
 export type SandboxFactory = () => Promise<Sandbox>;
@@ -88,23 +109,36 @@ export async function runTaskTests(
   const selected = task.test_format === 'pytest' && opts.selection?.length;
   const command = selected ? `${task.test_cmd} ${opts.selection!.map(shellQuote).join(' ')}` : task.test_cmd;
   // A report file left in the tree (even one the agent committed) must not stand in for this run's report.
-  if (task.test_report_file) {
-    await sandbox.resolve(task.test_report_file);
-    await sandbox.exec(['rm', '-f', '--', task.test_report_file]);
-  }
+  // If it cannot be resolved (a symlink out, a dangling link), there is no report: the agent's doing.
+  const reportFile = task.test_report_file;
+  const reportReachable = reportFile
+    ? await sandbox.resolve(reportFile).then(
+        () => true,
+        () => false,
+      )
+    : false;
+  const removeReport = () => (reportReachable ? sandbox.exec(['rm', '-f', '--', reportFile!]) : undefined);
+  await removeReport();
   // Parse the complete output (the report can be long); the observation gets a capped copy.
   const result = await sandbox.exec(command, {
     timeoutSec: Math.min(task.timeouts.test_sec, opts.timeoutSec ?? Infinity),
     maxOutputBytes: 32 * 1024 * 1024,
   });
   let report = result.output;
-  if (task.test_report_file) {
-    report = await sandbox.readFile(task.test_report_file).catch(() => '');
-    await sandbox.exec(['rm', '-f', '--', task.test_report_file]);
+  if (reportFile) {
+    report = reportReachable ? await sandbox.readFile(reportFile).catch(() => '') : '';
+    await removeReport();
   }
-  let tests = parseTestReport(task.test_format, report, { cwd: sandbox.root });
+  let tests: TestResult[] = [];
+  let reportError: string | undefined;
+  try {
+    tests = parseTestReport(task.test_format, report, { cwd: sandbox.root });
+  } catch (err) {
+    // A report that contradicts itself or does not parse: the code under test wrote into it.
+    reportError = `the test report was rejected: ${(err as Error).message.split('\n')[0]}`;
+  }
   if (opts.selection?.length) tests = tests.filter((t) => opts.selection!.includes(t.name));
-  return { ...result, tests };
+  return { ...result, tests, reportError };
 }
 
 export function shellQuote(s: string): string {
@@ -162,20 +196,6 @@ export async function grade(task: Task, agentPatch: string, makeSandbox: Sandbox
 
   const base = notRunGrade(task, agentPatch, testFilesReverted);
 
-  // A symlink to a host file would let state outside the diff decide the grade.
-  const escaping = sections.filter(
-    (f) => f.newPath && f.symlinkTarget !== undefined && symlinkEscapes(f.newPath, f.symlinkTarget),
-  );
-  if (escaping.length > 0) {
-    const links = escaping.map((f) => `${f.newPath} -> ${f.symlinkTarget}`).join(', ');
-    return {
-      ...base,
-      status: 'patch_failed',
-      failureClass: 'agent',
-      reason: `symlinks leaving the repository: ${links}`,
-    };
-  }
-
   let sandbox: Sandbox | undefined;
   let configReverted: string[] = [];
   try {
@@ -191,7 +211,18 @@ export async function grade(task: Task, agentPatch: string, makeSandbox: Sandbox
       if (applied.exitCode !== 0) {
         return { ...base, status: 'patch_failed', failureClass: 'agent', reason: applied.output };
       }
-      configReverted = await revertPytestConfigChanges(sandbox, filesOf(kept.join('')));
+      const changed = filesOf(kept.join(''));
+      // A symlink to a host file would let state outside the diff decide the grade. Resolved on the real tree:
+      // chains, retargeted links and odd names all end up at their true target.
+      const escaping: string[] = [];
+      for (const file of changed) {
+        await sandbox.resolve(file).catch((err: Error) => escaping.push(err.message));
+      }
+      if (escaping.length > 0) {
+        const reason = `symlinks leaving the repository: ${escaping.join('; ')}`;
+        return { ...base, status: 'patch_failed', failureClass: 'agent', reason };
+      }
+      configReverted = await revertPytestConfigChanges(sandbox, changed);
     }
     if (task.test_patch) {
       const applied = await sandbox.exec(['git', 'apply', '--binary', '--whitespace=nowarn', '-'], {
@@ -207,10 +238,17 @@ export async function grade(task: Task, agentPatch: string, makeSandbox: Sandbox
     const allExpectedPass = failToPass.failed.length === 0 && passToPass.failed.length === 0;
     // A hidden test file reported as a whole (it crashed, or exited before running a test) means its tests did
     // not run, whatever same-titled tests elsewhere reported.
-    const brokenHiddenFiles = run.tests.filter((t) => hiddenTestFiles.has(t.name));
+    const brokenHiddenFiles = run.tests.filter(
+      (t) =>
+        hiddenTestFiles.has(t.name) &&
+        (t.status !== 'passed' || hiddenFileDefinesTests(task.test_patch, t.name)),
+    );
     let status: GradeStatus;
     let reason: string | undefined;
-    if (run.tests.length === 0) {
+    if (run.reportError) {
+      status = 'suite_inconsistent';
+      reason = run.reportError;
+    } else if (run.tests.length === 0) {
       status = 'suite_did_not_run';
       reason = run.timedOut ? 'test command timed out before reporting' : 'no test result in the report';
     } else if (!run.timedOut && (run.exitCode === 0) === anyFailure) {

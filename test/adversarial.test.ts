@@ -4,22 +4,33 @@
 // and stay as regression tests. What a *shell command* can still do because the local backend does not isolate
 // processes is listed in docs/sandbox.md ("Limits of the local backend"), for the bwrap/Docker backends to close.
 import { execFile } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { constants, existsSync, openSync, closeSync } from 'node:fs';
-import { cp, mkdir, mkdtemp, readFile, readdir, writeFile } from 'node:fs/promises';
+import { closeSync, constants, existsSync, openSync, readFileSync } from 'node:fs';
+import {
+  cp,
+  mkdir,
+  mkdtemp,
+  readdir,
+  readFile,
+  rm as rmPath,
+  symlink as symlinkPath,
+  writeFile,
+} from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadRows, loadTaskFile } from '../datasets/loader.ts';
+import { loadDataset, loadRows, loadTaskFile } from '../datasets/loader.ts';
 import type { Task } from '../datasets/types.ts';
 import { checkEnv } from '../env/check.ts';
 import { CodingEnv } from '../env/coding-env.ts';
+import { isTestPath } from '../env/diff.ts';
+import { FIXED_IDENTITY, git as runGit } from '../env/git.ts';
 import type { Grade } from '../env/grading.ts';
+import { parseJestJson } from '../env/parsers/jest-json.ts';
 import type { Observation } from '../env/types.ts';
 import { makeVec } from '../env/vector.ts';
-import { jsFixture, PY_FILES, pyFixture, type Fixture } from './fixtures.ts';
-import { isRunning, makeRepo, removeDir } from './helpers.ts';
+import { JS_FILES, jsFixture, PY_FILES, pyFixture, type Fixture } from './fixtures.ts';
+import { isRunning, makeRepo, removeDir, treeHash } from './helpers.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const BIN = path.join(ROOT, 'bin', 'repogym.js');
@@ -52,22 +63,6 @@ async function episode(
   } finally {
     await env.close();
   }
-}
-
-async function treeHash(dir: string): Promise<string> {
-  const hash = createHash('sha256');
-  const walk = async (d: string) => {
-    for (const entry of (await readdir(d, { withFileTypes: true })).sort((a, b) =>
-      a.name.localeCompare(b.name),
-    )) {
-      const p = path.join(d, entry.name);
-      hash.update(p);
-      if (entry.isDirectory()) await walk(p);
-      else if (entry.isFile()) hash.update(await readFile(p));
-    }
-  };
-  await walk(dir);
-  return hash.digest('hex');
 }
 
 function cli(
@@ -916,15 +911,7 @@ describe('CLI arguments', () => {
 
 // ===============================================================================================================
 // Round 2: a second tester against the new defences (pytest-config revert, symlink check, hidden-file check,
-// containment). `BUG:` tests fail until the bug is fixed; the others confirm defences that hold.
-import { readFileSync } from 'node:fs';
-import { rm as rmPath, symlink as symlinkPath } from 'node:fs/promises';
-import { loadDataset } from '../datasets/loader.ts';
-import { isTestPath, symlinkEscapes } from '../env/diff.ts';
-import { FIXED_IDENTITY, git as runGit } from '../env/git.ts';
-import { parseJestJson } from '../env/parsers/jest-json.ts';
-import { JS_FILES } from './fixtures.ts';
-
+// containment); each test reproduces an attack that once worked, or confirms a defence.
 /** A pytest plugin that rewrites every test outcome to "passed". */
 const ALL_PASS_PLUGIN = [
   'import pytest',
@@ -965,7 +952,7 @@ describe('round 2: pytest configuration and modules the grading revert misses', 
   afterAll(() => removeDir(bare.dir));
 
   it.each(['pytest.toml', '.pytest.toml'])(
-    'BUG: a plugin enabled from %s (pytest 9 reads it before pytest.ini) resolves the task',
+    'a plugin enabled from %s (pytest 9 reads it before pytest.ini) is dropped',
     async (configFile) => {
       const r = await episode(py.task, [
         write('calc/_plugin.py', ALL_PASS_PLUGIN),
@@ -994,7 +981,7 @@ describe('round 2: pytest configuration and modules the grading revert misses', 
     ['pyproject.toml', 'a dotted key under [tool]', `[tool]\npytest.ini_options.${ADDOPTS}`],
     ['setup.cfg', 'a header with a trailing comment', '[tool:pytest] ; options\naddopts = -p calc._plugin\n'],
   ])(
-    'BUG: %s whose pytest section is spelled with %s is not recognised (PYTEST_SECTION regex) and resolves',
+    '%s whose pytest section is spelled with %s is compared parsed, and dropped',
     async (configFile, _how, config) => {
       const r = await episode(bare.task, [
         write('calc/_plugin.py', ALL_PASS_PLUGIN),
@@ -1005,7 +992,7 @@ describe('round 2: pytest configuration and modules the grading revert misses', 
     },
   );
 
-  it('BUG: on the builtin ledger task, a `.pytest.ini` (read before pyproject.toml) enables the plugin', async () => {
+  it('on the builtin ledger task, a `.pytest.ini` (read before pyproject.toml) is dropped', async () => {
     const task = builtin.find((t) => t.instance_id === 'ledger__round-half-up-1')!;
     const r = await episode(task, [
       write('ledger/_plugin.py', ALL_PASS_PLUGIN),
@@ -1015,7 +1002,7 @@ describe('round 2: pytest configuration and modules the grading revert misses', 
     expect(r.grade.status).not.toBe('resolved');
   });
 
-  it("BUG: on the builtin ledger task, pyproject.toml's pytest section can be moved into a string and redefined", async () => {
+  it("on the builtin ledger task, pyproject.toml's pytest section moved into a string and redefined is caught", async () => {
     // pytestSections() sees the original section text unchanged (now inside a multi-line string, closed by a
     // line `[ """` that starts with '['); the real table is an indented header, which it does not see at all.
     const task = builtin.find((t) => t.instance_id === 'ledger__round-half-up-1')!;
@@ -1038,7 +1025,7 @@ describe('round 2: pytest configuration and modules the grading revert misses', 
     }
   });
 
-  it('BUG: a `*.DIST-INFO/entry_points.txt` (importlib.metadata matches the suffix case-insensitively) loads the plugin', async () => {
+  it('a `*.DIST-INFO/entry_points.txt` (any case, as importlib.metadata matches it) is dropped', async () => {
     const dir = 'calc_tools-1.0.DIST-INFO';
     const r = await episode(py.task, [
       write('calc/_tools.py', ALL_PASS_PLUGIN),
@@ -1049,7 +1036,7 @@ describe('round 2: pytest configuration and modules the grading revert misses', 
     expect(r.grade.status).not.toBe('resolved');
   });
 
-  it('BUG: a top-level pytest.py replaces pytest itself (`python -m pytest` imports from the repo root first)', async () => {
+  it('a top-level pytest.py that would replace pytest itself is dropped', async () => {
     // Runs the real pytest in a subprocess and rewrites its FAILED/ERROR lines. Any top-level module pytest
     // imports (pytest, _pytest/, pluggy, iniconfig, tomllib, …) can be shadowed the same way.
     const fake = [
@@ -1065,7 +1052,7 @@ describe('round 2: pytest configuration and modules the grading revert misses', 
     expect(r.grade.status).not.toBe('resolved');
   });
 
-  it('BUG: code under test skips the FAIL_TO_PASS tests and prints their PASSED lines at exit (no early exit)', async () => {
+  it('code under test that skips the FAIL_TO_PASS tests and prints their PASSED lines at exit does not resolve', async () => {
     // `-rA` summarises skips as `SKIPPED [2] calc/ops.py:13: …`, naming no test, so the forged lines printed by
     // an atexit hook are the only entries for the hidden tests; the run really finished and exited 0. pytest's
     // own final line ("1 passed, 2 skipped") contradicts the 3 parsed passes.
@@ -1096,7 +1083,7 @@ describe('round 2: pytest configuration and modules the grading revert misses', 
 });
 
 describe('round 2: symlinks in the diff', () => {
-  it('BUG: retargeting a symlink that already exists in the repo to a host file is not refused', async () => {
+  it('retargeting a symlink that already exists in the repo to a host file is refused', async () => {
     // diff.ts only reads a target from `new file mode 120000` / `new mode 120000`; a changed link is
     // `index a..b 120000` with `-old` / `+new` lines and passes unchecked.
     const repo = await makeRepo({ ...JS_FILES, 'src/impl.js': JS_FILES['src/calc.js'] });
@@ -1123,7 +1110,7 @@ describe('round 2: symlinks in the diff', () => {
     }
   });
 
-  it('BUG: a symlink target starting with a newline hides its escape from the check', async () => {
+  it('a symlink target starting with a newline is refused', async () => {
     // The target is read from the first added line only: '' here. `src/\n/` exists (a directory named by a
     // newline), so `\n/../../…` climbs out of the tree.
     const fix = path.join(outside, 'calc-fixed-newline.js');
@@ -1139,13 +1126,7 @@ describe('round 2: symlinks in the diff', () => {
     expect(r.grade.patch).toContain('new file mode 120000');
     expect(r.grade.resolved).toBe(false);
   });
-  it("BUG: symlinkEscapes('up', '..') is false: the exact result '..' is not seen as leaving the tree", () => {
-    // normalize() gives '..' (no trailing slash), which does not start with '../'.
-    expect(symlinkEscapes('up', '..')).toBe(true);
-    expect(symlinkEscapes('src/a', '../..')).toBe(true);
-  });
-
-  it('BUG: a chain of symlinks through `link/..` reaches a host file although every target normalises inside', async () => {
+  it('a chain of symlinks through `link/..` that reaches a host file is refused', async () => {
     // `.links/r -> ..` is the repo root; `.links/p1 -> r/..` is lexically `.links` but really the repo's parent;
     // each `pN -> p(N-1)/..` climbs one more level up to `/`. calc/ops.py -> ../.links/p16/<host file>. The chain
     // lives in a dot directory, which pytest does not collect (norecursedirs).
@@ -1172,7 +1153,7 @@ describe('round 2: test reports', () => {
   });
   afterAll(() => removeDir(junit.dir));
 
-  it('BUG: code under test forges TAP through an unescaped object key in a failing assertion, then `Bail out!`', async () => {
+  it('TAP forged through an unescaped object key in a failing assertion, then `Bail out!`, is rejected', async () => {
     // Node prints the keys of `actual` raw in the YAML diagnostic: a key with newlines writes column-0 TAP
     // lines. The code registers one failing test (so the exit code 1 is "consistent"), forges `ok` lines for
     // every title in test/ (the hidden file is there at grading time) and bails out: tap-parser ignores the
@@ -1194,7 +1175,7 @@ describe('round 2: test reports', () => {
     expect(r.grade.status).not.toBe('resolved');
   });
 
-  it('BUG: a dangling symlink committed at test_report_file makes the grade `infra` (not the agent’s fault)', async () => {
+  it('a dangling symlink committed at test_report_file is the agent’s failure, not infra', async () => {
     const r = await episode(junit.task, [
       { kind: 'run', command: 'ln -s missing-target report.xml' },
       { kind: 'submit' },
@@ -1203,7 +1184,7 @@ describe('round 2: test reports', () => {
     expect(r.grade.failureClass).not.toBe('infra');
   });
 
-  it('BUG: a report the code under test makes unparseable throws out of step(run_tests) and grades `infra`', async () => {
+  it('a report the code under test makes unparseable is an observation on run_tests and not infra on submit', async () => {
     // An unclosed comment appended at exit: fast-xml-parser throws "Comment is not closed."
     const env = new CodingEnv({ tasks: [junit.task] });
     try {
@@ -1222,7 +1203,7 @@ describe('round 2: test reports', () => {
     }
   });
 
-  it('BUG: the jest JSON parser is quadratic in stray `{` (console output of the code under test stalls the harness)', () => {
+  it('the jest JSON parser stays linear in stray `{` of console output', () => {
     // findReport() scans to the end of the text from every '{': 40k characters take seconds, 1 MB half an hour,
     // synchronously (no timeout applies and every env of the process stalls).
     const started = performance.now();
@@ -1232,7 +1213,7 @@ describe('round 2: test reports', () => {
 });
 
 describe('round 2: honest patches graded wrongly', () => {
-  it('BUG: a hidden test_patch that adds a helper module under test/ fails the gold patch', async () => {
+  it('a hidden test_patch that adds a helper module under test/ still lets the gold patch resolve', async () => {
     // node --test runs every .js under test/; a module without tests is reported as a passing file entry
     // (`ok 3 - /…/test/helpers.js`), which brokenHiddenFiles counts as "did not run normally".
     const testPatch = [
@@ -1270,7 +1251,7 @@ describe('round 2: honest patches graded wrongly', () => {
     }
   });
 
-  it('BUG: a fix in a source package named `testing/` (like numpy.testing, django/test/) is dropped as a test file', async () => {
+  it('a fix in a source package named `testing/` (like numpy.testing, django/test/) is kept', async () => {
     // For pytest only test_*.py / *_test.py / conftest.py are tests; the directory patterns of isTestPath drop
     // source modules such as django/test/utils.py, sphinx/testing/, lib/matplotlib/testing/.
     const files = {

@@ -1,5 +1,4 @@
-import { createHash } from 'node:crypto';
-import { mkdtemp, readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { mkdtemp, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -10,24 +9,7 @@ import type { Grade } from '../env/grading.ts';
 import { make } from '../env/registry.ts';
 import { makeVec } from '../env/vector.ts';
 import { jsFixture, pyFixture, type Fixture } from './fixtures.ts';
-import { removeDir } from './helpers.ts';
-
-/** Hash of every file (path + content) under `dir`, to prove nothing outside the sandbox changed. */
-async function treeHash(dir: string): Promise<string> {
-  const hash = createHash('sha256');
-  const walk = async (d: string) => {
-    for (const entry of (await readdir(d, { withFileTypes: true })).sort((a, b) =>
-      a.name.localeCompare(b.name),
-    )) {
-      const p = path.join(d, entry.name);
-      hash.update(p);
-      if (entry.isDirectory()) await walk(p);
-      else if (entry.isFile()) hash.update(await readFile(p));
-    }
-  };
-  await walk(dir);
-  return hash.digest('hex');
-}
+import { removeDir, treeHash } from './helpers.ts';
 
 let js: Fixture;
 let py: Fixture;
@@ -256,7 +238,7 @@ describe('grading', () => {
       { kind: 'submit' },
     ]);
     expect(r.grade.status).toBe('patch_failed');
-    expect(r.grade.reason).toContain('calc/host -> /etc/hostname');
+    expect(r.grade.reason).toMatch(/symlinks leaving the repository: .*calc\/host.*through a symlink/);
   });
 });
 

@@ -1,4 +1,5 @@
-import { mkdtemp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { mkdtemp, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { FIXED_IDENTITY, git } from '../env/git.ts';
@@ -30,4 +31,20 @@ export async function isRunning(pid: number, graceMs = 1000): Promise<boolean> {
     if (!running || Date.now() > deadline) return running;
     await new Promise((r) => setTimeout(r, 50));
   }
+}
+
+/** Hash of every file (path + content) under `dir`, to prove nothing outside a sandbox changed. */
+export async function treeHash(dir: string): Promise<string> {
+  const hash = createHash('sha256');
+  const walk = async (d: string) => {
+    const entries = (await readdir(d, { withFileTypes: true })).sort((a, b) => a.name.localeCompare(b.name));
+    for (const entry of entries) {
+      const p = path.join(d, entry.name);
+      hash.update(p);
+      if (entry.isDirectory()) await walk(p);
+      else if (entry.isFile()) hash.update(await readFile(p));
+    }
+  };
+  await walk(dir);
+  return hash.digest('hex');
 }

@@ -13,7 +13,8 @@ export interface ParseOptions {
 
 export type ReportParser = (report: string, opts?: ParseOptions) => TestResult[];
 
-const SEVERITY: Record<TestStatus, number> = { skipped: 0, passed: 1, failed: 2, error: 3 };
+// Skipped ranks above passed: a test reported both ways (an XFAIL line beside a forged PASSED one) did not pass.
+const SEVERITY: Record<TestStatus, number> = { passed: 0, skipped: 1, failed: 2, error: 3 };
 
 /**
  * One entry per ID; the worst status wins. Grading is conservative: a test that failed once in a run (pytest

@@ -63,10 +63,12 @@ export function parseJestJson(report: string, opts: ParseOptions = {}): TestResu
 
 /**
  * The report may be surrounded by other output (npm's script banner, console output, stderr): take the first
- * balanced JSON object that has `testResults`.
+ * balanced JSON object that has `testResults`. Both jest and vitest open the report with a `"num…"` count, so
+ * only such braces are tried: trying every `{` of the console output would be quadratic.
  */
 function findReport(text: string): JestReport | undefined {
-  for (let start = text.indexOf('{'); start !== -1; start = text.indexOf('{', start + 1)) {
+  for (const match of text.matchAll(/\{\s*"num[A-Z]\w*"\s*:/g)) {
+    const start = match.index;
     const end = closingBrace(text, start);
     if (end === -1) continue;
     try {

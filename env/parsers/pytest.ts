@@ -2,6 +2,7 @@
 // (swebench/harness/log_parsers/python.py): every line starting with a status word names one test by its
 // node ID, exactly as pytest prints it (`tests/test_x.py::TestC::test_y[p]`).
 import type { TestResult, TestStatus } from '../types.ts';
+import { checkPassCount, ReportError } from './shared.ts';
 
 // XFAIL (an expected failure) is reported as skipped: the test did not pass. SWE-bench grades XFAIL as passed,
 // which lets code under test call pytest.xfail() to "pass" every hidden test; as skipped, a FAIL_TO_PASS test
@@ -20,11 +21,32 @@ const SUMMARY_LINE = /^(PASSED|FAILED|SKIPPED|ERROR|XFAIL|XPASS) +(.+)$/;
 // eslint-disable-next-line no-control-regex -- colour codes (`--color=yes`) are escape sequences
 const ANSI_ESCAPE = /\x1b\[[0-?]*[ -/]*[@-~]/g;
 
+// pytest's closing line (`==== 2 failed, 21 passed, 1 xfailed in 0.12s ====`) and the header of the `-rA`
+// section that lists each test's outcome.
+const FINAL_LINE = /^=+ (.+) in [\d.]+s\b.*=+$/;
+const SHORT_SUMMARY_HEADER = /^=+ short test summary info =+$/;
+
+/**
+ * Reads the outcome lines of pytest's short test summary. When pytest printed that section, only lines between
+ * its header and pytest's closing line count: anything else is output of the code under test, which can print
+ * "PASSED <id>" at will. A second header or closing line means that output imitates pytest's: ReportError.
+ */
 export function parsePytest(report: string): TestResult[] {
+  // After a carriage return the terminal overwrites the line: only the text after the last one counts.
+  const lines = report
+    .split('\n')
+    .map((raw) => raw.replace(ANSI_ESCAPE, '').replace(/\r+$/, '').split('\r').at(-1)!);
+  const headers = lines.flatMap((line, i) => (SHORT_SUMMARY_HEADER.test(line) ? [i] : []));
+  const finals = lines.flatMap((line, i) => (FINAL_LINE.test(line) ? [i] : []));
+  if (headers.length > 1 || finals.length > 1) {
+    throw new ReportError(
+      "pytest's summary appears more than once: output of the code under test imitates it",
+    );
+  }
+  const from = headers[0] ?? -1;
+  const to = finals[0] !== undefined && finals[0] > from ? finals[0] : lines.length;
   const results: TestResult[] = [];
-  for (const rawLine of report.split('\n')) {
-    // After a carriage return the terminal overwrites the line: only the text after the last one counts.
-    const line = rawLine.replace(ANSI_ESCAPE, '').replace(/\r+$/, '').split('\r').at(-1)!;
+  for (const line of lines.slice(from + 1, to)) {
     const [, word, rest] = SUMMARY_LINE.exec(line) ?? [];
     if (!word || !rest) continue;
     // `SKIPPED [2] tests/test_x.py:9: reason` counts skips per location and names no test: nothing to record.
@@ -32,6 +54,12 @@ export function parsePytest(report: string): TestResult[] {
     const { id, message } = splitNodeId(rest);
     results.push({ name: id, status: STATUS_OF_WORD[word]!, ...(message && { message }) });
   }
+  const final = finals[0] === undefined ? undefined : FINAL_LINE.exec(lines[finals[0]]!)![1]!;
+  checkPassCount(
+    results,
+    final === undefined ? undefined : Number(/(\d+) passed/.exec(final)?.[1] ?? 0),
+    'pytest',
+  );
   return results;
 }
 

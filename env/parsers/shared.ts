@@ -17,3 +17,25 @@ export function testFilePath(file: string, cwd?: string): string {
   const outside = relative === '..' || relative.startsWith(`..${path.sep}`);
   return (outside ? file : relative).replaceAll('\\', '/');
 }
+
+/**
+ * The report contradicts itself (e.g. more PASSED lines than the runner's own summary counts): output of the
+ * code under test was taken for the runner's. Grading treats it as an inconsistent suite, never as passes.
+ */
+export class ReportError extends Error {
+  override name = 'ReportError';
+}
+
+/** Throws when a report lists more passing tests than the runner's closing summary says passed. */
+export function checkPassCount(
+  results: { status: string }[],
+  summaryPassed: number | undefined,
+  runner: string,
+) {
+  const listed = results.filter((r) => r.status === 'passed').length;
+  if (summaryPassed !== undefined && listed > summaryPassed) {
+    throw new ReportError(
+      `the report lists ${listed} passing tests but ${runner}'s summary says ${summaryPassed} passed`,
+    );
+  }
+}

@@ -10,7 +10,7 @@ import path from 'node:path';
 import { Parser, type Result } from 'tap-parser';
 import type { TestResult, TestStatus } from '../types.ts';
 import type { ParseOptions } from './index.ts';
-import { NODE_DID_NOT_RUN, TITLE_SEPARATOR, testFilePath } from './shared.ts';
+import { checkPassCount, NODE_DID_NOT_RUN, ReportError, TITLE_SEPARATOR, testFilePath } from './shared.ts';
 
 interface TapNode {
   result: Result;
@@ -29,9 +29,20 @@ export function parseTap(report: string, opts: ParseOptions = {}): TestResult[] 
   const roots = collect(parser);
   // Node prints object keys raw in YAML diagnostics; a lone CR there (e.g. a CSV cell "qty\r") ends the line for
   // tap-parser and derails everything after it. CRLF line ends are fine as LF.
-  parser.end(report.replace(/\r\n/g, '\n').replace(/\r/g, '\\r'));
+  const text = report.replace(/\r\n/g, '\n').replace(/\r/g, '\\r');
+  // Raw keys can also carry whole TAP lines from the code under test. Node never bails out, and prints its
+  // `# pass N` count once, at the end: a second one, or more passes than it counts, is forged.
+  const passCounts = text.match(/^# pass \d+$/gm) ?? [];
+  if (passCounts.length > 1)
+    throw new ReportError("node --test's summary appears more than once: output imitates it");
+  parser.end(text.replace(/^\s*Bail out!.*$/gm, ''));
   const results: TestResult[] = [];
   addResults(roots, [], opts, results);
+  checkPassCount(
+    results,
+    passCounts[0] ? Number(passCounts[0].slice('# pass '.length)) : undefined,
+    'node --test',
+  );
   return results;
 }
 

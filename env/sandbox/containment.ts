@@ -66,7 +66,8 @@ function killUntilEmpty(list: () => number[]): number {
 
 export async function createContainment(id: string): Promise<Containment> {
   const env = { [SANDBOX_MARKER]: id };
-  const dir = path.join(CGROUP_ROOT, id);
+  // The owner's pid in the name lets a later process remove the cgroup if this one dies without disposing.
+  const dir = path.join(CGROUP_ROOT, `${process.pid}.${id}`);
   let cgroup = false;
   if (process.getuid?.() === 0 && existsSync(path.dirname(CGROUP_ROOT))) {
     try {
@@ -98,10 +99,22 @@ export async function createContainment(id: string): Promise<Containment> {
   };
 }
 
-/** Removes the cgroup of a sandbox whose owner died (see sweepStaleSandboxes). */
-export async function removeStaleCgroup(id: string): Promise<void> {
-  const dir = path.join(CGROUP_ROOT, id);
-  if (!existsSync(dir)) return;
-  killUntilEmpty(() => cgroupPids(dir));
-  await rmdir(dir).catch(() => undefined);
+export function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Kills the processes of sandboxes whose owner died (kill -9, crash) and removes their cgroups. */
+export async function sweepStaleCgroups(): Promise<void> {
+  for (const name of existsSync(CGROUP_ROOT) ? readdirSync(CGROUP_ROOT) : []) {
+    const owner = Number(name.split('.')[0]);
+    if (Number.isInteger(owner) && owner > 0 && processAlive(owner)) continue;
+    const dir = path.join(CGROUP_ROOT, name);
+    killUntilEmpty(() => cgroupPids(dir));
+    await rmdir(dir).catch(() => undefined);
+  }
 }

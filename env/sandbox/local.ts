@@ -20,7 +20,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { FIXED_IDENTITY, git } from '../git.ts';
-import { createContainment, removeStaleCgroup, type Containment } from './containment.ts';
+import { createContainment, processAlive, sweepStaleCgroups, type Containment } from './containment.ts';
 import { DEFAULT_MAX_OUTPUT_BYTES, runCommand, scrubbedEnv } from './exec.ts';
 import { SandboxPathError, type ExecOptions, type ExecResult, type Sandbox } from './types.ts';
 
@@ -129,19 +129,11 @@ async function unmount(target: string): Promise<void> {
   await execFileAsync('umount', [target]).catch(() => execFileAsync('umount', ['-l', target]));
 }
 
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 let sweptStale = false;
 
 /** Removes sandboxes whose owning process died (kill -9, crash): their mounts and files. */
 export async function sweepStaleSandboxes(tmpRoot = os.tmpdir()): Promise<number> {
+  await sweepStaleCgroups();
   const mounted = await mountedPaths();
   let removed = 0;
   for (const name of await readdir(tmpRoot).catch(() => [] as string[])) {
@@ -150,7 +142,6 @@ export async function sweepStaleSandboxes(tmpRoot = os.tmpdir()): Promise<number
     const owner = Number(await readFile(path.join(dir, 'owner.pid'), 'utf8').catch(() => 'NaN'));
     if (Number.isFinite(owner) && processAlive(owner)) continue;
     const tree = path.join(dir, 'repo');
-    await removeStaleCgroup(name);
     if (mounted.has(tree)) await unmount(tree);
     await rm(dir, { recursive: true, force: true });
     removed++;
