@@ -242,50 +242,37 @@ describe('the env survives hostile actions (step must return an observation, not
     }
   });
 
-  it('read_file on a FIFO returns an error instead of blocking forever', async () => {
+  /** Runs `action` on a FIFO made by a command; true if the step returned instead of blocking on open(). */
+  async function stepReturnsOnFifo(action: { kind: string; path: string }, unblockFlag: number) {
     const env = new CodingEnv({ tasks: [js.task] });
     try {
       await env.reset();
-      const root = (await env.step({ kind: 'run', command: 'mkfifo pipe && pwd' })).observation.output.trim();
-      const pending = tryStep(env, { kind: 'read_file', path: 'pipe' });
+      const cmd = `mkfifo ${action.path} && pwd`;
+      const root = (await env.step({ kind: 'run', command: cmd })).observation.output.trim();
+      const pending = tryStep(env, action);
       const winner = await Promise.race([pending.then(() => 'returned'), sleep(2000).then(() => 'hung')]);
       if (winner === 'hung') {
-        // Unblock the harness's open() by opening the write end (non-blocking: only succeeds if it waits).
+        // Unblock the harness's open() by opening the other end (non-blocking: only succeeds if it waits).
         try {
-          closeSync(openSync(path.join(root, 'pipe'), constants.O_WRONLY | constants.O_NONBLOCK));
+          closeSync(openSync(path.join(root, action.path), unblockFlag | constants.O_NONBLOCK));
         } catch {
           // nobody was waiting
         }
       }
       await pending;
-      expect(winner).toBe('returned');
+      return winner === 'returned';
     } finally {
       await env.close();
     }
+  }
+
+  it('read_file on a FIFO returns an error instead of blocking forever', async () => {
+    expect(await stepReturnsOnFifo({ kind: 'read_file', path: 'pipe' }, constants.O_WRONLY)).toBe(true);
   });
 
   it('write_file on a FIFO is refused instead of blocking the env until a reader opens it', async () => {
-    const env = new CodingEnv({ tasks: [js.task] });
-    try {
-      await env.reset();
-      const root = (
-        await env.step({ kind: 'run', command: 'mkfifo wpipe && pwd' })
-      ).observation.output.trim();
-      const pending = tryStep(env, { kind: 'write_file', path: 'wpipe', content: 'x' });
-      const winner = await Promise.race([pending.then(() => 'returned'), sleep(2000).then(() => 'hung')]);
-      if (winner === 'hung') {
-        // Unblock the harness's open() by opening (then closing) the read end.
-        try {
-          closeSync(openSync(path.join(root, 'wpipe'), constants.O_RDONLY | constants.O_NONBLOCK));
-        } catch {
-          // nobody was waiting
-        }
-      }
-      await pending;
-      expect(winner).toBe('returned');
-    } finally {
-      await env.close();
-    }
+    const action = { kind: 'write_file', path: 'wpipe', content: 'x' };
+    expect(await stepReturnsOnFifo(action, constants.O_RDONLY)).toBe(true);
   });
 
   it('write_file refuses a device node a command created (mknod)', async () => {
