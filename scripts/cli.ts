@@ -7,7 +7,9 @@ import { findTask, loadDataset, type LoadOptions } from '../datasets/loader.ts';
 import type { LoadResult } from '../datasets/types.ts';
 import { deriveTestLists, mapLimit, validateTask } from '../datasets/validate.ts';
 import { CodingEnv } from '../env/coding-env.ts';
+import { loadConfig } from '../experiments/config.ts';
 import { runEpisode } from '../experiments/episode.ts';
+import { runExperiment } from '../experiments/runner.ts';
 import { nopPolicy, oraclePolicy, replayPolicy } from '../policies/baselines.ts';
 import type { Policy } from '../policies/types.ts';
 import { formatGrade, formatReset, formatStep } from './format.ts';
@@ -128,6 +130,37 @@ async function validateCommand(
   return failed > 0 || loaded.errors.length > 0 ? 1 : 0;
 }
 
+async function experimentRunCommand(argv: {
+  config: string;
+  out?: string;
+  quiet: boolean;
+  json: boolean;
+}): Promise<number> {
+  const config = await loadConfig(argv.config);
+  const summary = await runExperiment(config, {
+    outDir: argv.out,
+    onEpisode: (episode, p) => {
+      if (argv.json) console.log(JSON.stringify({ type: 'episode', ...episode, patch: undefined }));
+      else if (!argv.quiet) {
+        const rate = `${p.resolved}/${p.done} resolved`;
+        console.log(
+          `[${p.done}/${p.total}] ${episode.policy.padEnd(7)} ${episode.task_id}  ${episode.outcome}  (${rate})`,
+        );
+      }
+    },
+  });
+  if (argv.json) console.log(JSON.stringify({ type: 'summary', ...summary }));
+  else {
+    console.log(
+      `run ${summary.experimentId} in ${summary.outDir}: ${summary.done} episodes run, ${summary.skipped} already done`,
+    );
+    for (const p of summary.byPolicy) {
+      console.log(`  ${p.policy.padEnd(8)} ${p.resolved}/${p.episodes} resolved, ${p.infra} infra`);
+    }
+  }
+  return summary.infra > 0 ? 1 : 0;
+}
+
 export async function main(args: string[]): Promise<number> {
   let exitCode = 0;
   const set = (p: Promise<number>) => p.then((code) => void (exitCode = code));
@@ -165,6 +198,25 @@ export async function main(args: string[]): Promise<number> {
             return true;
           }),
       (argv) => set(runCommand(argv)),
+    )
+    .command('experiment', 'run experiments from a config', (y) =>
+      y
+        .command(
+          'run <config>',
+          'run (or resume) every episode of an experiment config (YAML/JSON)',
+          (y2) =>
+            y2
+              .positional('config', { type: 'string', demandOption: true })
+              .option('out', { type: 'string', describe: "output dir; overrides the config's" })
+              .option('quiet', { type: 'boolean', default: false, describe: 'print only the summary' })
+              .option('json', {
+                type: 'boolean',
+                default: false,
+                describe: 'one JSON object per episode and a summary',
+              }),
+          (argv) => set(experimentRunCommand(argv)),
+        )
+        .demandCommand(1, 'name an experiment command: run'),
     )
     .command('datasets', 'list and validate datasets', (y) =>
       y
@@ -204,7 +256,7 @@ export async function main(args: string[]): Promise<number> {
         )
         .demandCommand(1, 'name a datasets command: list or validate'),
     )
-    .demandCommand(1, 'name a command: run or datasets')
+    .demandCommand(1, 'name a command: run, experiment or datasets')
     .strict()
     .help()
     .fail((message, error) => {

@@ -1,0 +1,267 @@
+// Runs an experiment: every (task, seed, epoch, policy) episode, with a concurrency limit, into a run store.
+// Re-running the same config on the same output dir resumes: finished episodes are skipped, and an episode
+// interrupted by a crash (never committed) runs again. Infra failures are retried and labelled.
+import { execFileSync } from 'node:child_process';
+import { createHash, randomUUID } from 'node:crypto';
+import { mkdir, readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { loadDataset } from '../datasets/loader.ts';
+import type { Task } from '../datasets/types.ts';
+import { mapLimit } from '../datasets/validate.ts';
+import { CodingEnv } from '../env/coding-env.ts';
+import { sweepStaleSandboxes } from '../env/sandbox/local.ts';
+import { nopPolicy, oraclePolicy, replayPolicy } from '../policies/baselines.ts';
+import type { Policy } from '../policies/types.ts';
+import { ConfigError, type ExperimentConfig } from './config.ts';
+import { runEpisode, type StepRecord } from './episode.ts';
+import { episodeKey, RunStore, type EpisodeRecord, type StepRow } from './store.ts';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+
+export interface RunProgress {
+  done: number;
+  total: number;
+  skipped: number;
+  resolved: number;
+  infra: number;
+}
+
+export interface RunOptions {
+  /** Overrides the config's output dir. */
+  outDir?: string;
+  onEpisode?: (episode: EpisodeRecord, progress: RunProgress) => void;
+}
+
+export interface RunSummary extends RunProgress {
+  outDir: string;
+  experimentId: string;
+  byPolicy: { policy: string; episodes: number; resolved: number; infra: number }[];
+}
+
+interface PlannedEpisode {
+  task: Task;
+  epoch: number;
+  seed: number;
+  policy: ExperimentConfig['policies'][number];
+}
+
+const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
+
+/** Episode seeds depend on (experiment seed, task, epoch, seed index), not on the policy: comparisons are paired. */
+export function episodeSeed(experimentSeed: number, taskId: string, epoch: number, index: number): number {
+  return parseInt(sha256(`${experimentSeed}:${taskId}:${epoch}:${index}`).slice(0, 8), 16);
+}
+
+function makePolicy(spec: ExperimentConfig['policies'][number]): Policy {
+  if (spec.name === 'oracle') return oraclePolicy();
+  if (spec.name === 'nop') return nopPolicy();
+  return replayPolicy(spec.actions);
+}
+
+function selectTasks(tasks: Task[], filter: ExperimentConfig['dataset']['filter']): Task[] {
+  let selected = tasks;
+  if (filter.instance_ids) selected = selected.filter((t) => filter.instance_ids!.includes(t.instance_id));
+  if (filter.languages) selected = selected.filter((t) => filter.languages!.includes(t.language));
+  return filter.limit ? selected.slice(0, filter.limit) : selected;
+}
+
+/** What produced the run, for the record: code version, runtime, dataset. */
+async function manifest(datasetHash: string): Promise<Record<string, unknown>> {
+  let gitSha: string | null;
+  try {
+    gitSha = execFileSync('git', ['rev-parse', 'HEAD'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'ignore'] })
+      .toString()
+      .trim();
+  } catch {
+    gitSha = null; // not a git checkout (an installed package)
+  }
+  const pkg = JSON.parse(await readFile(path.join(ROOT, 'package.json'), 'utf8')) as {
+    version: string;
+    dependencies: Record<string, string>;
+  };
+  return {
+    repogym_version: pkg.version,
+    repogym_git_sha: gitSha,
+    node_version: process.version,
+    platform: `${process.platform}-${process.arch}`,
+    dependencies: pkg.dependencies,
+    dataset_hash: datasetHash,
+    model_ids: [],
+  };
+}
+
+export async function runExperiment(config: ExperimentConfig, opts: RunOptions = {}): Promise<RunSummary> {
+  const outDir = path.resolve(opts.outDir ?? config.output ?? path.join('runs', config.name));
+  await mkdir(outDir, { recursive: true });
+  // A run killed earlier (kill -9) may have left sandboxes, mounts and processes: clear them before resuming.
+  await sweepStaleSandboxes();
+  const loaded = await loadDataset(config.dataset.name, {
+    reposDir: config.dataset.repos_dir,
+    testCmd: config.dataset.test_cmd,
+  });
+  const tasks = selectTasks(loaded.tasks, config.dataset.filter);
+  if (tasks.length === 0)
+    throw new ConfigError(`dataset ${config.dataset.name}: no task left after loading and filtering`);
+
+  const configHash = sha256(JSON.stringify(config));
+  const datasetHash = sha256(
+    JSON.stringify(
+      tasks.map((t) => [t.instance_id, t.base_commit, sha256(t.patch), sha256(t.test_patch), t.test_cmd]),
+    ),
+  );
+  const experimentId = `${config.name}-${configHash.slice(0, 12)}`;
+  const store = new RunStore(path.join(outDir, 'runs.sqlite'));
+  try {
+    const others = store.db.prepare('SELECT id FROM experiments WHERE id != ?').all(experimentId) as {
+      id: string;
+    }[];
+    if (others.length > 0) {
+      throw new ConfigError(
+        `${outDir} holds a run of another config (${others[0]!.id}); resuming it with a changed config would mix ` +
+          'results: use another --out',
+      );
+    }
+    if (!store.experiment(experimentId)) {
+      store.addExperiment({
+        id: experimentId,
+        name: config.name,
+        config_json: JSON.stringify(config),
+        config_hash: configHash,
+        dataset_hash: datasetHash,
+        manifest_json: JSON.stringify(await manifest(datasetHash)),
+      });
+    }
+
+    const plan: PlannedEpisode[] = [];
+    for (let epoch = 0; epoch < config.epochs; epoch++)
+      for (let index = 0; index < config.seeds; index++)
+        for (const task of tasks)
+          for (const policy of config.policies)
+            plan.push({
+              task,
+              epoch,
+              policy,
+              seed: episodeSeed(config.seed, task.instance_id, epoch, index),
+            });
+    const finished = store.finishedKeys(experimentId);
+    const keyOf = (p: PlannedEpisode) =>
+      episodeKey({ task_id: p.task.instance_id, seed: p.seed, epoch: p.epoch, policy: p.policy.name });
+    const todo = plan.filter((p) => !finished.has(keyOf(p)));
+    const progress: RunProgress = {
+      done: 0,
+      total: todo.length,
+      skipped: plan.length - todo.length,
+      resolved: 0,
+      infra: 0,
+    };
+
+    await mapLimit(todo, config.concurrency, async (item) => {
+      const record = await runWithRetries(config, item, experimentId);
+      store.recordEpisode(record.episode, record.steps);
+      progress.done++;
+      if (record.episode.resolved) progress.resolved++;
+      if (record.episode.failure_class === 'infra') progress.infra++;
+      opts.onEpisode?.(record.episode, { ...progress });
+    });
+
+    const byPolicy = store.db
+      .prepare(
+        `SELECT policy, COUNT(*) AS episodes, SUM(resolved) AS resolved, SUM(failure_class = 'infra') AS infra
+         FROM episodes WHERE experiment_id = ? GROUP BY policy ORDER BY policy`,
+      )
+      .all(experimentId) as RunSummary['byPolicy'];
+    return { ...progress, outDir, experimentId, byPolicy };
+  } finally {
+    store.close();
+  }
+}
+
+async function runWithRetries(
+  config: ExperimentConfig,
+  item: PlannedEpisode,
+  experimentId: string,
+): Promise<{ episode: EpisodeRecord; steps: StepRow[] }> {
+  const startedAt = new Date().toISOString();
+  for (let attempt = 1; ; attempt++) {
+    const steps: StepRecord[] = [];
+    const env = new CodingEnv({
+      tasks: [item.task],
+      maxSteps: config.budgets.max_steps,
+      wallClockSec: config.budgets.wall_sec,
+    });
+    const base = {
+      id: randomUUID(),
+      experiment_id: experimentId,
+      task_id: item.task.instance_id,
+      seed: item.seed,
+      epoch: item.epoch,
+      policy: item.policy.name,
+      arm: null,
+      attempts: attempt,
+      started_at: startedAt,
+    };
+    try {
+      const result = await runEpisode(env, makePolicy(item.policy), {
+        seed: item.seed,
+        onStep: (s) => steps.push(s),
+      });
+      const grade = result.grade;
+      const infra = grade?.failureClass === 'infra';
+      if (infra && attempt <= config.retries) continue;
+      const last = steps.at(-1);
+      return {
+        episode: {
+          ...base,
+          outcome: result.outcome,
+          failure_class: grade?.failureClass ?? (result.truncated ? 'agent' : 'none'),
+          resolved: grade?.resolved ?? false,
+          reward: result.return,
+          f2p_fraction: grade?.f2pFraction ?? null,
+          p2p_fraction: grade?.p2pFraction ?? null,
+          steps: result.steps,
+          invalid_actions: result.invalidActions,
+          terminated: result.terminated,
+          truncated: result.truncated,
+          wall_ms: result.wallMs,
+          signals_json: last?.info.signals ? JSON.stringify(last.info.signals) : null,
+          patch: grade?.patch ?? null,
+          error: infra ? (grade?.reason ?? null) : null,
+          finished_at: new Date().toISOString(),
+        },
+        steps: steps.map((s) => ({
+          step: s.step,
+          action: s.action,
+          observation: s.observation,
+          reward: s.reward,
+        })),
+      };
+    } catch (err) {
+      // The harness failed (sandbox, setup, dataset): retry, then record an infra episode.
+      if (attempt <= config.retries) continue;
+      return {
+        episode: {
+          ...base,
+          outcome: 'infra',
+          failure_class: 'infra',
+          resolved: false,
+          reward: 0,
+          f2p_fraction: null,
+          p2p_fraction: null,
+          steps: steps.length,
+          invalid_actions: 0,
+          terminated: false,
+          truncated: false,
+          wall_ms: 0,
+          signals_json: null,
+          patch: null,
+          error: (err as Error).message,
+          finished_at: new Date().toISOString(),
+        },
+        steps: [],
+      };
+    } finally {
+      await env.close();
+    }
+  }
+}

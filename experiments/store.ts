@@ -1,0 +1,219 @@
+// The run store: one SQLite file per run directory (WAL mode). An episode and all its steps are written in one
+// transaction when the episode ends, so a crash leaves either the whole episode or nothing; the UNIQUE key
+// (experiment, task, seed, epoch, policy) makes a resumed run unable to duplicate one. Schema: docs/store.md.
+import Database from 'better-sqlite3';
+import type { Observation } from '../env/types.ts';
+
+export const SCHEMA_VERSION = 1;
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS experiments (
+  id TEXT PRIMARY KEY,
+  name TEXT NOT NULL,
+  created_at TEXT NOT NULL,
+  config_json TEXT NOT NULL,
+  config_hash TEXT NOT NULL,
+  dataset_hash TEXT NOT NULL,
+  manifest_json TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS episodes (
+  id TEXT PRIMARY KEY,
+  experiment_id TEXT NOT NULL REFERENCES experiments(id),
+  task_id TEXT NOT NULL,
+  seed INTEGER NOT NULL,
+  epoch INTEGER NOT NULL,
+  policy TEXT NOT NULL,
+  arm TEXT,
+  outcome TEXT NOT NULL,
+  failure_class TEXT NOT NULL,
+  resolved INTEGER NOT NULL,
+  reward REAL NOT NULL,
+  f2p_fraction REAL,
+  p2p_fraction REAL,
+  steps INTEGER NOT NULL,
+  invalid_actions INTEGER NOT NULL,
+  terminated INTEGER NOT NULL,
+  truncated INTEGER NOT NULL,
+  wall_ms INTEGER NOT NULL,
+  attempts INTEGER NOT NULL,
+  signals_json TEXT,
+  patch TEXT,
+  error TEXT,
+  started_at TEXT NOT NULL,
+  finished_at TEXT NOT NULL,
+  UNIQUE (experiment_id, task_id, seed, epoch, policy)
+);
+CREATE TABLE IF NOT EXISTS steps (
+  episode_id TEXT NOT NULL REFERENCES episodes(id),
+  step INTEGER NOT NULL,
+  kind TEXT NOT NULL,
+  action_json TEXT NOT NULL,
+  output TEXT NOT NULL,
+  exit_code INTEGER,
+  timed_out INTEGER NOT NULL,
+  error_code TEXT,
+  tests_passed INTEGER,
+  tests_failed INTEGER,
+  wall_ms INTEGER NOT NULL,
+  cpu_ms INTEGER,
+  peak_rss_kb INTEGER,
+  diff_files INTEGER NOT NULL,
+  diff_added INTEGER NOT NULL,
+  diff_removed INTEGER NOT NULL,
+  reward REAL NOT NULL,
+  PRIMARY KEY (episode_id, step)
+);
+`;
+
+/** The store keeps a step's output up to this size: enough to read a trajectory, small enough to scan. */
+const STORED_OUTPUT_BYTES = 8 * 1024;
+
+export interface ExperimentRow {
+  id: string;
+  name: string;
+  config_json: string;
+  config_hash: string;
+  dataset_hash: string;
+  manifest_json: string;
+}
+
+export interface EpisodeKey {
+  task_id: string;
+  seed: number;
+  epoch: number;
+  policy: string;
+}
+
+export interface EpisodeRecord extends EpisodeKey {
+  id: string;
+  experiment_id: string;
+  arm: string | null;
+  outcome: string;
+  failure_class: 'none' | 'agent' | 'infra';
+  resolved: boolean;
+  reward: number;
+  f2p_fraction: number | null;
+  p2p_fraction: number | null;
+  steps: number;
+  invalid_actions: number;
+  terminated: boolean;
+  truncated: boolean;
+  wall_ms: number;
+  attempts: number;
+  signals_json: string | null;
+  patch: string | null;
+  error: string | null;
+  started_at: string;
+  finished_at: string;
+}
+
+export interface StepRow {
+  step: number;
+  action: unknown;
+  observation: Observation;
+  reward: number;
+}
+
+export const episodeKey = (k: EpisodeKey) => `${k.task_id}\u0000${k.seed}\u0000${k.epoch}\u0000${k.policy}`;
+
+export class RunStore {
+  readonly db: Database.Database;
+
+  constructor(file: string) {
+    this.db = new Database(file);
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma('synchronous = NORMAL');
+    this.db.pragma('foreign_keys = ON');
+    this.db.exec(SCHEMA);
+    this.db
+      .prepare('INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)')
+      .run('schema_version', String(SCHEMA_VERSION));
+  }
+
+  experiment(id: string): ExperimentRow | undefined {
+    return this.db.prepare('SELECT * FROM experiments WHERE id = ?').get(id) as ExperimentRow | undefined;
+  }
+
+  addExperiment(row: ExperimentRow): void {
+    this.db
+      .prepare(
+        `INSERT INTO experiments (id, name, created_at, config_json, config_hash, dataset_hash, manifest_json)
+         VALUES (@id, @name, @created_at, @config_json, @config_hash, @dataset_hash, @manifest_json)`,
+      )
+      .run({ ...row, created_at: new Date().toISOString() });
+  }
+
+  /** Keys of the episodes already finished (any outcome but an infra failure, which is retried on resume). */
+  finishedKeys(experimentId: string): Set<string> {
+    const rows = this.db
+      .prepare(
+        `SELECT task_id, seed, epoch, policy FROM episodes WHERE experiment_id = ? AND failure_class != 'infra'`,
+      )
+      .all(experimentId) as EpisodeKey[];
+    return new Set(rows.map(episodeKey));
+  }
+
+  /** Writes an episode with all its steps atomically, replacing an earlier infra-failed attempt of the same key. */
+  recordEpisode(episode: EpisodeRecord, steps: StepRow[]): void {
+    const write = this.db.transaction(() => {
+      const previous = this.db
+        .prepare(
+          'SELECT id FROM episodes WHERE experiment_id = ? AND task_id = ? AND seed = ? AND epoch = ? AND policy = ?',
+        )
+        .get(episode.experiment_id, episode.task_id, episode.seed, episode.epoch, episode.policy) as
+        { id: string } | undefined;
+      if (previous) {
+        this.db.prepare('DELETE FROM steps WHERE episode_id = ?').run(previous.id);
+        this.db.prepare('DELETE FROM episodes WHERE id = ?').run(previous.id);
+      }
+      this.db
+        .prepare(
+          `INSERT INTO episodes VALUES (@id, @experiment_id, @task_id, @seed, @epoch, @policy, @arm, @outcome,
+            @failure_class, @resolved, @reward, @f2p_fraction, @p2p_fraction, @steps, @invalid_actions, @terminated,
+            @truncated, @wall_ms, @attempts, @signals_json, @patch, @error, @started_at, @finished_at)`,
+        )
+        .run({
+          ...episode,
+          resolved: Number(episode.resolved),
+          terminated: Number(episode.terminated),
+          truncated: Number(episode.truncated),
+        });
+      const insertStep = this.db.prepare(
+        `INSERT INTO steps VALUES (@episode_id, @step, @kind, @action_json, @output, @exit_code, @timed_out,
+          @error_code, @tests_passed, @tests_failed, @wall_ms, @cpu_ms, @peak_rss_kb, @diff_files, @diff_added,
+          @diff_removed, @reward)`,
+      );
+      for (const s of steps) insertStep.run(stepValues(episode.id, s));
+    });
+    write();
+  }
+
+  close(): void {
+    this.db.close();
+  }
+}
+
+function stepValues(episodeId: string, s: StepRow) {
+  const o = s.observation;
+  const tests = o.tests;
+  return {
+    episode_id: episodeId,
+    step: s.step,
+    kind: o.kind,
+    action_json: JSON.stringify(s.action ?? null),
+    output: o.output.length > STORED_OUTPUT_BYTES ? o.output.slice(0, STORED_OUTPUT_BYTES) : o.output,
+    exit_code: o.exitCode,
+    timed_out: Number(o.timedOut),
+    error_code: o.error?.code ?? null,
+    tests_passed: tests ? tests.filter((t) => t.status === 'passed').length : null,
+    tests_failed: tests ? tests.filter((t) => t.status === 'failed' || t.status === 'error').length : null,
+    wall_ms: o.telemetry.wallMs,
+    cpu_ms: o.telemetry.cpuMs,
+    peak_rss_kb: o.telemetry.peakRssKb,
+    diff_files: o.diffStat.files,
+    diff_added: o.diffStat.added,
+    diff_removed: o.diffStat.removed,
+    reward: s.reward,
+  };
+}

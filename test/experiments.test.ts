@@ -1,0 +1,166 @@
+import { spawn } from 'node:child_process';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import Database from 'better-sqlite3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig, parseConfig } from '../experiments/config.ts';
+import { runExperiment } from '../experiments/runner.ts';
+import { removeDir } from './helpers.ts';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+
+let dir: string;
+beforeAll(async () => {
+  dir = await mkdtemp(path.join(os.tmpdir(), 'repogym-exp-'));
+});
+afterAll(() => removeDir(dir));
+
+async function writeConfig(name: string, body: string): Promise<string> {
+  const file = path.join(dir, `${name}.yaml`);
+  await writeFile(file, `name: ${name}\n${body}`);
+  return file;
+}
+
+function counts(db: string) {
+  const d = new Database(db, { readonly: true });
+  try {
+    return {
+      episodes: (d.prepare('SELECT COUNT(*) AS n FROM episodes').get() as { n: number }).n,
+      distinctKeys: (
+        d
+          .prepare('SELECT COUNT(*) AS n FROM (SELECT DISTINCT task_id, seed, epoch, policy FROM episodes)')
+          .get() as {
+          n: number;
+        }
+      ).n,
+      orphanSteps: (
+        d
+          .prepare('SELECT COUNT(*) AS n FROM steps WHERE episode_id NOT IN (SELECT id FROM episodes)')
+          .get() as {
+          n: number;
+        }
+      ).n,
+      integrity: d.pragma('integrity_check', { simple: true }),
+    };
+  } finally {
+    d.close();
+  }
+}
+
+describe('experiment config', () => {
+  it('rejects a bad config with the path of each bad field and why', () => {
+    const bad =
+      'name: x\ndataset: {name: builtin:mini}\npolicies: [{name: wizard}]\nconcurrency: 0\nbudgets: {max_steps: -1}';
+    expect(() => parseConfig(bad, 'bad.yaml')).toThrow(ConfigError);
+    expect(() => parseConfig(bad, 'bad.yaml')).toThrow(
+      /policies\.0\.name: .*concurrency: .*budgets\.max_steps: /,
+    );
+    expect(() =>
+      parseConfig('name: x\ndataset: {name: a}\npolicies: [{name: nop}]\ntypo: 1', 'c.yaml'),
+    ).toThrow(/Unrecognized key: "typo"/);
+  });
+
+  it('the example config loads', async () => {
+    const config = await loadConfig(path.join(ROOT, 'experiments/examples/validate-mini.yaml'));
+    expect(config.policies.map((p) => p.name)).toEqual(['oracle', 'nop']);
+  });
+});
+
+describe('runner', () => {
+  it('runs oracle and nop, then resumes without re-running anything', async () => {
+    const config = parseConfig(
+      'name: small\ndataset: {name: "builtin:mini", filter: {limit: 3}}\npolicies: [{name: oracle}, {name: nop}]\nconcurrency: 2',
+    );
+    const out = path.join(dir, 'small');
+    const first = await runExperiment(config, { outDir: out });
+    expect(first.done).toBe(6);
+    expect(first.byPolicy).toEqual([
+      { policy: 'nop', episodes: 3, resolved: 0, infra: 0 },
+      { policy: 'oracle', episodes: 3, resolved: 3, infra: 0 },
+    ]);
+    const again = await runExperiment(config, { outDir: out });
+    expect(again.done).toBe(0);
+    expect(again.skipped).toBe(6);
+    const changed = parseConfig(
+      'name: small\ndataset: {name: "builtin:mini", filter: {limit: 4}}\npolicies: [{name: oracle}]',
+    );
+    await expect(runExperiment(changed, { outDir: out })).rejects.toThrow(/another config/);
+  });
+
+  it('after SIGKILL mid-run, a re-run finishes with no lost and no duplicated episode', async () => {
+    const config = await writeConfig(
+      'killed',
+      'dataset: {name: "builtin:mini", filter: {limit: 5}}\npolicies: [{name: oracle}, {name: nop}]\nconcurrency: 2\n',
+    );
+    const out = path.join(dir, 'killed');
+    const db = path.join(out, 'runs.sqlite');
+    const child = spawn(
+      'node',
+      [path.join(ROOT, 'bin/repogym.js'), 'experiment', 'run', config, '--out', out, '--quiet'],
+      {
+        cwd: ROOT,
+        stdio: 'ignore',
+      },
+    );
+    // Kill once some, but not all, episodes are committed.
+    let seen = 0;
+    for (let i = 0; i < 600 && seen < 3; i++) {
+      await new Promise((r) => setTimeout(r, 50));
+      try {
+        seen = counts(db).episodes;
+      } catch {
+        seen = 0; // the store does not exist yet
+      }
+    }
+    child.kill('SIGKILL');
+    await new Promise((r) => child.once('exit', r));
+    const partial = counts(db);
+    expect(partial.episodes).toBeGreaterThan(0);
+    expect(partial.episodes).toBeLessThan(10);
+
+    const resumed = await runExperiment(await loadConfig(config), { outDir: out });
+    expect(resumed.skipped).toBe(partial.episodes);
+    const final = counts(db);
+    expect(final).toEqual({ episodes: 10, distinctKeys: 10, orphanSteps: 0, integrity: 'ok' });
+  });
+});
+
+it('experiments/schema.json is in sync with the config schema (run `npm run schema`)', async () => {
+  const { readFile } = await import('node:fs/promises');
+  const { experimentJsonSchema } = await import('../experiments/config.ts');
+  const onDisk = JSON.parse(await readFile(path.join(ROOT, 'experiments/schema.json'), 'utf8')) as unknown;
+  expect(onDisk).toEqual(JSON.parse(JSON.stringify(experimentJsonSchema)));
+});
+
+it('retries infra failures, labels them, and re-runs them on resume', async () => {
+  const { pyFixture } = await import('./fixtures.ts');
+  const fixture = await pyFixture();
+  try {
+    const row = {
+      ...fixture.task,
+      instance_id: 'calc__broken-hidden-tests',
+      test_patch: 'diff --git a/nope b/nope\n--- a/nope\n+++ b/nope\n@@ -1 +1 @@\n-x\n+y\n',
+    };
+    await writeFile(path.join(dir, 'broken.jsonl'), JSON.stringify(row) + '\n');
+    const config = parseConfig(
+      `name: broken\ndataset: {name: ${JSON.stringify(path.join(dir, 'broken.jsonl'))}}\npolicies: [{name: oracle}]\nretries: 1`,
+    );
+    const out = path.join(dir, 'broken');
+    const first = await runExperiment(config, { outDir: out });
+    expect(first.byPolicy).toEqual([{ policy: 'oracle', episodes: 1, resolved: 0, infra: 1 }]);
+    const d = new Database(path.join(out, 'runs.sqlite'), { readonly: true });
+    const episode = d.prepare('SELECT attempts, failure_class, error FROM episodes').get() as Record<
+      string,
+      unknown
+    >;
+    d.close();
+    expect(episode).toMatchObject({ attempts: 2, failure_class: 'infra' });
+    expect(String(episode.error)).toMatch(/test_patch did not apply/);
+    const again = await runExperiment(config, { outDir: out });
+    expect(again.done).toBe(1); // infra episodes are not "finished": a resume tries them again
+  } finally {
+    await removeDir(fixture.repoDir);
+  }
+});
