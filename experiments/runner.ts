@@ -15,6 +15,7 @@ import { nopPolicy, oraclePolicy, replayPolicy } from '../policies/baselines.ts'
 import type { Policy } from '../policies/types.ts';
 import { ConfigError, type ExperimentConfig } from './config.ts';
 import { runEpisode, type StepRecord } from './episode.ts';
+import { exportArrow } from './export.ts';
 import { episodeKey, RunStore, type EpisodeRecord, type StepRow } from './store.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -171,6 +172,7 @@ export async function runExperiment(config: ExperimentConfig, opts: RunOptions =
          FROM episodes WHERE experiment_id = ? GROUP BY policy ORDER BY policy`,
       )
       .all(experimentId) as RunSummary['byPolicy'];
+    await exportArrow(outDir);
     return { ...progress, outDir, experimentId, byPolicy };
   } finally {
     store.close();

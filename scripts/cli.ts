@@ -9,6 +9,7 @@ import { deriveTestLists, mapLimit, validateTask } from '../datasets/validate.ts
 import { CodingEnv } from '../env/coding-env.ts';
 import { loadConfig } from '../experiments/config.ts';
 import { runEpisode } from '../experiments/episode.ts';
+import { exportArrow } from '../experiments/export.ts';
 import { runExperiment } from '../experiments/runner.ts';
 import { nopPolicy, oraclePolicy, replayPolicy } from '../policies/baselines.ts';
 import type { Policy } from '../policies/types.ts';
@@ -217,6 +218,25 @@ export async function main(args: string[]): Promise<number> {
           (argv) => set(experimentRunCommand(argv)),
         )
         .demandCommand(1, 'name an experiment command: run'),
+    )
+    .command(
+      'export <run>',
+      'export a run directory to analysis formats',
+      (y) =>
+        y
+          .positional('run', {
+            type: 'string',
+            demandOption: true,
+            describe: 'run directory (holds runs.sqlite)',
+          })
+          .option('format', { choices: ['arrow'] as const, default: 'arrow' as const }),
+      (argv) =>
+        set(
+          exportArrow(argv.run).then((r) => {
+            console.log(`wrote ${r.episodes} (${r.rows[0]} rows) and ${r.steps} (${r.rows[1]} rows)`);
+            return 0;
+          }),
+        ),
     )
     .command('datasets', 'list and validate datasets', (y) =>
       y

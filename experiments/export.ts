@@ -1,0 +1,111 @@
+// Arrow IPC (file format) export of a run: episodes.arrow and steps.arrow, typed for analysts (pandas, polars,
+// DuckDB): timestamps as timestamps, low-cardinality strings as dictionaries, numbers as numbers; JSON text only
+// for actions and recorded signals, whose shape varies.
+import { writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import {
+  Bool,
+  type DataType,
+  Dictionary,
+  Float64,
+  Int32,
+  Table,
+  tableToIPC,
+  TimestampMillisecond,
+  Uint32,
+  Utf8,
+  vectorFromArray,
+} from 'apache-arrow';
+import Database from 'better-sqlite3';
+
+const dict = () => new Dictionary(new Utf8(), new Int32());
+
+type Convert = (value: unknown) => unknown;
+const asIs: Convert = (v) => v;
+const asBool: Convert = (v) => (v === null ? null : v === 1);
+const asTime: Convert = (v) => (v === null ? null : Date.parse(String(v)));
+
+/** Column name → Arrow type and how an SQLite value becomes an Arrow value. The schema of the export. */
+export const EPISODE_COLUMNS: Record<string, [DataType, Convert]> = {
+  experiment_id: [dict(), asIs],
+  id: [new Utf8(), asIs],
+  task_id: [dict(), asIs],
+  seed: [new Uint32(), asIs],
+  epoch: [new Int32(), asIs],
+  policy: [dict(), asIs],
+  arm: [dict(), asIs],
+  outcome: [dict(), asIs],
+  failure_class: [dict(), asIs],
+  resolved: [new Bool(), asBool],
+  reward: [new Float64(), asIs],
+  f2p_fraction: [new Float64(), asIs],
+  p2p_fraction: [new Float64(), asIs],
+  steps: [new Int32(), asIs],
+  invalid_actions: [new Int32(), asIs],
+  terminated: [new Bool(), asBool],
+  truncated: [new Bool(), asBool],
+  wall_ms: [new Int32(), asIs],
+  attempts: [new Int32(), asIs],
+  signals_json: [new Utf8(), asIs],
+  error: [new Utf8(), asIs],
+  started_at: [new TimestampMillisecond(), asTime],
+  finished_at: [new TimestampMillisecond(), asTime],
+};
+
+export const STEP_COLUMNS: Record<string, [DataType, Convert]> = {
+  episode_id: [dict(), asIs],
+  step: [new Int32(), asIs],
+  kind: [dict(), asIs],
+  action_json: [new Utf8(), asIs],
+  output: [new Utf8(), asIs],
+  exit_code: [new Int32(), asIs],
+  timed_out: [new Bool(), asBool],
+  error_code: [dict(), asIs],
+  tests_passed: [new Int32(), asIs],
+  tests_failed: [new Int32(), asIs],
+  wall_ms: [new Int32(), asIs],
+  cpu_ms: [new Int32(), asIs],
+  peak_rss_kb: [new Int32(), asIs],
+  diff_files: [new Int32(), asIs],
+  diff_added: [new Int32(), asIs],
+  diff_removed: [new Int32(), asIs],
+  reward: [new Float64(), asIs],
+};
+
+/** Reads `sql` column by column into an Arrow table typed by `columns`. */
+export function queryToTable(
+  db: Database.Database,
+  sql: string,
+  columns: Record<string, [DataType, Convert]>,
+): Table {
+  const names = Object.keys(columns);
+  const values: unknown[][] = names.map(() => []);
+  for (const row of db.prepare(sql).iterate() as Iterable<Record<string, unknown>>) {
+    names.forEach((name, i) => values[i]!.push(columns[name]![1](row[name] ?? null)));
+  }
+  return new Table(
+    Object.fromEntries(names.map((name, i) => [name, vectorFromArray(values[i]!, columns[name]![0])])),
+  );
+}
+
+export async function exportArrow(
+  runDir: string,
+): Promise<{ episodes: string; steps: string; rows: number[] }> {
+  const db = new Database(path.join(runDir, 'runs.sqlite'), { readonly: true, fileMustExist: true });
+  try {
+    const episodeList = Object.keys(EPISODE_COLUMNS).join(', ');
+    const stepList = Object.keys(STEP_COLUMNS).join(', ');
+    const episodes = queryToTable(
+      db,
+      `SELECT ${episodeList} FROM episodes ORDER BY finished_at, id`,
+      EPISODE_COLUMNS,
+    );
+    const steps = queryToTable(db, `SELECT ${stepList} FROM steps ORDER BY episode_id, step`, STEP_COLUMNS);
+    const files = { episodes: path.join(runDir, 'episodes.arrow'), steps: path.join(runDir, 'steps.arrow') };
+    await writeFile(files.episodes, tableToIPC(episodes, 'file'));
+    await writeFile(files.steps, tableToIPC(steps, 'file'));
+    return { ...files, rows: [episodes.numRows, steps.numRows] };
+  } finally {
+    db.close();
+  }
+}

@@ -1,0 +1,93 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { tableFromIPC } from 'apache-arrow';
+import Database from 'better-sqlite3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseConfig } from '../experiments/config.ts';
+import { EPISODE_COLUMNS, STEP_COLUMNS } from '../experiments/export.ts';
+import { runExperiment } from '../experiments/runner.ts';
+import { removeDir } from './helpers.ts';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+// .ci/run creates it; created here too when missing, so the test never skips.
+const PYARROW_VENV = path.join(ROOT, 'node_modules', '.cache', 'repogym-pyarrow');
+const PYTHON = path.join(PYARROW_VENV, 'bin', 'python');
+
+let out: string;
+beforeAll(async () => {
+  out = await mkdtemp(path.join(os.tmpdir(), 'repogym-export-'));
+  const config = parseConfig(
+    'name: arrow\ndataset: {name: "builtin:mini", filter: {limit: 2}}\npolicies: [{name: oracle}, {name: nop}]',
+  );
+  await runExperiment(config, { outDir: out });
+  if (!existsSync(PYTHON)) {
+    execFileSync('python3', ['-m', 'venv', PYARROW_VENV]);
+    execFileSync(path.join(PYARROW_VENV, 'bin', 'pip'), ['install', '-q', '--retries', '0', 'pyarrow'], {
+      timeout: 300_000,
+    });
+  }
+}, 400_000);
+afterAll(() => removeDir(out));
+
+function sqliteCount(table: string): number {
+  const db = new Database(path.join(out, 'runs.sqlite'), { readonly: true });
+  try {
+    return (db.prepare(`SELECT COUNT(*) AS n FROM ${table}`).get() as { n: number }).n;
+  } finally {
+    db.close();
+  }
+}
+
+describe('Arrow export', () => {
+  it.each([
+    ['episodes.arrow', 'episodes', EPISODE_COLUMNS],
+    ['steps.arrow', 'steps', STEP_COLUMNS],
+  ] as const)('%s reads back with apache-arrow with the documented schema', async (file, table, columns) => {
+    const arrow = tableFromIPC(await readFile(path.join(out, file)));
+    expect(arrow.numRows).toBe(sqliteCount(table));
+    expect(arrow.schema.fields.map((f) => [f.name, String(f.type)])).toEqual(
+      Object.entries(columns).map(([name, [type]]) => [name, String(type)]),
+    );
+  });
+
+  it('holds what the run did: oracle resolved, nop not; timestamps are dates', async () => {
+    const episodes = tableFromIPC(await readFile(path.join(out, 'episodes.arrow')))
+      .toArray()
+      .map((r) => r.toJSON());
+    const byPolicy = (p: string) => episodes.filter((e) => e.policy === p).map((e) => e.resolved);
+    expect(byPolicy('oracle')).toEqual([true, true]);
+    expect(byPolicy('nop')).toEqual([false, false]);
+    expect(new Date(episodes[0]!.finished_at as number).getUTCFullYear()).toBeGreaterThanOrEqual(2024);
+  });
+
+  it('reads back with pyarrow, with analysts’ types', () => {
+    const script = [
+      'import json, sys, pyarrow.ipc as ipc',
+      'e = ipc.open_file(sys.argv[1]).read_all()',
+      's = ipc.open_file(sys.argv[2]).read_all()',
+      'print(json.dumps({"rows": [e.num_rows, s.num_rows], "types": {f.name: str(f.type) for f in e.schema},',
+      '  "resolved": sum(e.column("resolved").to_pylist())}))',
+    ].join('\n');
+    const result = JSON.parse(
+      execFileSync(PYTHON, [
+        '-c',
+        script,
+        path.join(out, 'episodes.arrow'),
+        path.join(out, 'steps.arrow'),
+      ]).toString(),
+    ) as { rows: number[]; types: Record<string, string>; resolved: number };
+    expect(result.rows).toEqual([sqliteCount('episodes'), sqliteCount('steps')]);
+    expect(result.resolved).toBe(2);
+    expect(result.types).toMatchObject({
+      policy: 'dictionary<values=string, indices=int32, ordered=0>',
+      seed: 'uint32',
+      resolved: 'bool',
+      reward: 'double',
+      finished_at: 'timestamp[ms]',
+    });
+  });
+});
