@@ -16,6 +16,7 @@ import type { Policy } from '../policies/types.ts';
 import { ConfigError, type ExperimentConfig } from './config.ts';
 import { runEpisode, type StepRecord } from './episode.ts';
 import { exportArrow } from './export.ts';
+import { runStatistics, type RunStatistics } from './summary.ts';
 import { episodeKey, RunStore, type EpisodeRecord, type StepRow } from './store.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -38,6 +39,7 @@ export interface RunSummary extends RunProgress {
   outDir: string;
   experimentId: string;
   byPolicy: { policy: string; episodes: number; resolved: number; infra: number }[];
+  statistics: RunStatistics;
 }
 
 interface PlannedEpisode {
@@ -173,7 +175,7 @@ export async function runExperiment(config: ExperimentConfig, opts: RunOptions =
       )
       .all(experimentId) as RunSummary['byPolicy'];
     await exportArrow(outDir);
-    return { ...progress, outDir, experimentId, byPolicy };
+    return { ...progress, outDir, experimentId, byPolicy, statistics: runStatistics(store.db, experimentId) };
   } finally {
     store.close();
   }

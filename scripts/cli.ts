@@ -11,6 +11,7 @@ import { loadConfig } from '../experiments/config.ts';
 import { runEpisode } from '../experiments/episode.ts';
 import { exportArrow } from '../experiments/export.ts';
 import { runExperiment } from '../experiments/runner.ts';
+import { formatStatistics } from '../experiments/summary.ts';
 import { nopPolicy, oraclePolicy, replayPolicy } from '../policies/baselines.ts';
 import type { Policy } from '../policies/types.ts';
 import { formatGrade, formatReset, formatStep } from './format.ts';
@@ -155,9 +156,7 @@ async function experimentRunCommand(argv: {
     console.log(
       `run ${summary.experimentId} in ${summary.outDir}: ${summary.done} episodes run, ${summary.skipped} already done`,
     );
-    for (const p of summary.byPolicy) {
-      console.log(`  ${p.policy.padEnd(8)} ${p.resolved}/${p.episodes} resolved, ${p.infra} infra`);
-    }
+    for (const line of formatStatistics(summary.statistics)) console.log(line);
   }
   return summary.infra > 0 ? 1 : 0;
 }

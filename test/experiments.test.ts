@@ -80,6 +80,13 @@ describe('runner', () => {
       { policy: 'nop', episodes: 3, resolved: 0, infra: 0 },
       { policy: 'oracle', episodes: 3, resolved: 3, infra: 0 },
     ]);
+    const [nop, oracle] = first.statistics.policies;
+    expect(oracle!.resolveRate.estimate).toBe(1);
+    expect(oracle!.resolveRate.low).toBeCloseTo(0.4385, 3); // Wilson 3/3
+    expect(nop!.resolveRate.high).toBeCloseTo(0.5615, 3);
+    expect(first.statistics.comparisons).toEqual([
+      expect.objectContaining({ a: 'nop', b: 'oracle', pairs: 3, onlyA: 0, onlyB: 3, method: 'exact binomial' }),
+    ]);
     const again = await runExperiment(config, { outDir: out });
     expect(again.done).toBe(0);
     expect(again.skipped).toBe(6);

@@ -1,0 +1,53 @@
+import { describe, expect, it } from 'vitest';
+import { bootstrapMean, mcnemar, wilson } from '../experiments/stats.ts';
+
+describe('wilson', () => {
+  it.each([
+    [0, 10, 0, 0.2775],
+    [10, 10, 0.7225, 1],
+    [5, 10, 0.2366, 0.7634],
+    [81, 263, 0.2553, 0.3662],
+  ])('%i/%i → [%f, %f]', (k, n, low, high) => {
+    const w = wilson(k, n);
+    expect(w.estimate).toBeCloseTo(k / n, 10);
+    expect(w.low).toBeCloseTo(low, 3);
+    expect(w.high).toBeCloseTo(high, 3);
+  });
+});
+
+describe('mcnemar', () => {
+  it('exact for few discordant pairs', () => {
+    const pairs: [boolean, boolean][] = [...Array(10).fill([true, false]), ...Array(5).fill([true, true])];
+    const m = mcnemar(pairs);
+    expect(m).toMatchObject({ onlyA: 10, onlyB: 0, method: 'exact binomial' });
+    expect(m.pValue).toBeCloseTo(0.001953, 5);
+    expect(
+      mcnemar([
+        [true, false],
+        [false, true],
+      ]).pValue,
+    ).toBe(1);
+  });
+
+  it('chi-square with continuity correction for many', () => {
+    const pairs: [boolean, boolean][] = [...Array(30).fill([true, false]), ...Array(10).fill([false, true])];
+    const m = mcnemar(pairs);
+    expect(m.method).toBe('chi-square, continuity-corrected');
+    // (|30-10|-1)^2/40 = 9.025 → p = 0.002663
+    expect(m.pValue).toBeCloseTo(0.002663, 4);
+  });
+});
+
+describe('bootstrapMean', () => {
+  it('is reproducible and brackets the mean', () => {
+    const values = Array.from({ length: 200 }, (_, i) => (i % 4 === 0 ? 1 : 0));
+    const a = bootstrapMean(values, { seed: 3 });
+    expect(bootstrapMean(values, { seed: 3 })).toEqual(a);
+    expect(a.estimate).toBe(0.25);
+    expect(a.low).toBeLessThan(0.25);
+    expect(a.high).toBeGreaterThan(0.25);
+    // the normal-theory half width is 1.96 * sqrt(.25*.75/200) ≈ 0.06
+    expect(a.high - a.low).toBeGreaterThan(0.09);
+    expect(a.high - a.low).toBeLessThan(0.15);
+  });
+});
