@@ -12,6 +12,7 @@ import { runEpisode } from '../experiments/episode.ts';
 import { exportArrow } from '../experiments/export.ts';
 import { runExperiment } from '../experiments/runner.ts';
 import { formatStatistics } from '../experiments/summary.ts';
+import { renderTrajectory } from '../experiments/trajectory.ts';
 import { nopPolicy, oraclePolicy, replayPolicy } from '../policies/baselines.ts';
 import type { Policy } from '../policies/types.ts';
 import { formatGrade, formatReset, formatStep } from './format.ts';
@@ -233,6 +234,26 @@ export async function main(args: string[]): Promise<number> {
         set(
           exportArrow(argv.run).then((r) => {
             console.log(`wrote ${r.episodes} (${r.rows[0]} rows) and ${r.steps} (${r.rows[1]} rows)`);
+            return 0;
+          }),
+        ),
+    )
+    .command(
+      'trajectory <run> <episode>',
+      'print one stored episode step by step',
+      (y) =>
+        y
+          .positional('run', { type: 'string', demandOption: true, describe: 'run directory' })
+          .positional('episode', {
+            type: 'string',
+            demandOption: true,
+            describe: 'episode id (a unique prefix is enough)',
+          })
+          .option('lines', { type: 'number', default: 12, describe: 'output lines shown per step' }),
+      (argv) =>
+        set(
+          Promise.resolve().then(() => {
+            console.log(renderTrajectory(argv.run, argv.episode, { outputLines: argv.lines }));
             return 0;
           }),
         ),

@@ -7,6 +7,7 @@ import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig, parseConfig } from '../experiments/config.ts';
 import { runExperiment } from '../experiments/runner.ts';
+import { renderTrajectory } from '../experiments/trajectory.ts';
 import { removeDir } from './helpers.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -85,8 +86,25 @@ describe('runner', () => {
     expect(oracle!.resolveRate.low).toBeCloseTo(0.4385, 3); // Wilson 3/3
     expect(nop!.resolveRate.high).toBeCloseTo(0.5615, 3);
     expect(first.statistics.comparisons).toEqual([
-      expect.objectContaining({ a: 'nop', b: 'oracle', pairs: 3, onlyA: 0, onlyB: 3, method: 'exact binomial' }),
+      expect.objectContaining({
+        a: 'nop',
+        b: 'oracle',
+        pairs: 3,
+        onlyA: 0,
+        onlyB: 3,
+        method: 'exact binomial',
+      }),
     ]);
+    const db = new Database(path.join(out, 'runs.sqlite'), { readonly: true });
+    const { id } = db.prepare("SELECT id FROM episodes WHERE policy = 'oracle' LIMIT 1").get() as {
+      id: string;
+    };
+    db.close();
+    const text = renderTrajectory(out, id.slice(0, 8));
+    expect(text).toMatch(/outcome resolved \(none\) {2}reward 1/);
+    expect(text).toMatch(/^#1 apply_patch /m);
+    expect(text).toMatch(/^#3 submit /m);
+    expect(() => renderTrajectory(out, 'zzzz')).toThrow(/no episode zzzz/);
     const again = await runExperiment(config, { outDir: out });
     expect(again.done).toBe(0);
     expect(again.skipped).toBe(6);

@@ -1,0 +1,87 @@
+// One stored episode, readable: its outcome, then every step with its action, result, telemetry and output.
+import path from 'node:path';
+import Database from 'better-sqlite3';
+
+interface StepRow {
+  step: number;
+  kind: string;
+  action_json: string;
+  output: string;
+  exit_code: number | null;
+  timed_out: number;
+  error_code: string | null;
+  tests_passed: number | null;
+  tests_failed: number | null;
+  wall_ms: number;
+  cpu_ms: number | null;
+  peak_rss_kb: number | null;
+  diff_files: number;
+  diff_added: number;
+  diff_removed: number;
+  reward: number;
+}
+
+function indent(text: string, maxLines: number): string {
+  const lines = text.trimEnd().split('\n');
+  const shown =
+    lines.length > maxLines
+      ? [...lines.slice(0, maxLines), `… ${lines.length - maxLines} more lines`]
+      : lines;
+  return shown.map((l) => `    | ${l}`).join('\n');
+}
+
+/** Renders an episode by id (or a unique id prefix) as text. */
+export function renderTrajectory(
+  runDir: string,
+  episodeId: string,
+  opts: { outputLines?: number } = {},
+): string {
+  const db = new Database(path.join(runDir, 'runs.sqlite'), { readonly: true, fileMustExist: true });
+  try {
+    const matches = db.prepare('SELECT * FROM episodes WHERE id LIKE ?').all(`${episodeId}%`) as Record<
+      string,
+      unknown
+    >[];
+    if (matches.length !== 1) {
+      throw new Error(
+        matches.length === 0
+          ? `no episode ${episodeId} in ${runDir}`
+          : `episode id prefix ${episodeId} is ambiguous`,
+      );
+    }
+    const e = matches[0]!;
+    const steps = db.prepare('SELECT * FROM steps WHERE episode_id = ? ORDER BY step').all(e.id) as StepRow[];
+    const out = [
+      `episode ${e.id}`,
+      `  task ${e.task_id}  policy ${e.policy}  seed ${e.seed}  epoch ${e.epoch}`,
+      `  outcome ${e.outcome} (${e.failure_class})  reward ${e.reward}  steps ${e.steps}  invalid ${e.invalid_actions}  ${(Number(e.wall_ms) / 1000).toFixed(1)}s` +
+        (e.error ? `\n  error: ${e.error}` : ''),
+      '',
+    ];
+    for (const s of steps) {
+      const action = JSON.parse(s.action_json) as Record<string, unknown> | null;
+      const { kind: _kind, ...args } = action ?? {};
+      const shownArgs = JSON.stringify(args, (_k, v: unknown) =>
+        typeof v === 'string' && v.length > 80 ? `${v.slice(0, 80)}…` : v,
+      );
+      const result = [
+        s.error_code ? `error ${s.error_code}` : s.exit_code === null ? null : `exit ${s.exit_code}`,
+        s.timed_out ? 'timed out' : null,
+        s.tests_passed === null ? null : `tests ${s.tests_passed} passed, ${s.tests_failed} failing`,
+        `${s.wall_ms} ms`,
+        s.cpu_ms === null ? null : `cpu ${s.cpu_ms} ms`,
+        s.peak_rss_kb === null ? null : `rss ${Math.round(s.peak_rss_kb / 1024)} MiB`,
+        s.diff_files ? `diff ${s.diff_files}f +${s.diff_added} -${s.diff_removed}` : null,
+        s.reward ? `reward ${s.reward}` : null,
+      ].filter(Boolean);
+      out.push(
+        `#${s.step} ${s.kind} ${shownArgs === '{}' ? '' : shownArgs}`.trimEnd(),
+        `    ${result.join('  ')}`,
+      );
+      if (s.output.trim()) out.push(indent(s.output, opts.outputLines ?? 12));
+    }
+    return out.join('\n');
+  } finally {
+    db.close();
+  }
+}
