@@ -32,6 +32,8 @@ export interface RunProgress {
 export interface RunOptions {
   /** Overrides the config's output dir. */
   outDir?: string;
+  /** Called once the plan is known, before the first episode. */
+  onStart?: (progress: RunProgress) => void;
   onEpisode?: (episode: EpisodeRecord, progress: RunProgress) => void;
 }
 
@@ -159,6 +161,7 @@ export async function runExperiment(config: ExperimentConfig, opts: RunOptions =
       infra: 0,
     };
 
+    opts.onStart?.({ ...progress });
     await mapLimit(todo, config.concurrency, async (item) => {
       const record = await runWithRetries(config, item, experimentId);
       store.recordEpisode(record.episode, record.steps);

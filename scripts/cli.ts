@@ -1,5 +1,6 @@
 // The repogym CLI: argument parsing and printing only; the work is done by the library.
 import { writeFile } from 'node:fs/promises';
+import { Presets, SingleBar } from 'cli-progress';
 import yargs, { type Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { BUILTIN_DATASETS } from '../datasets/builtin/build.ts';
@@ -140,18 +141,31 @@ async function experimentRunCommand(argv: {
   json: boolean;
 }): Promise<number> {
   const config = await loadConfig(argv.config);
+  // A live bar on a terminal; one line per episode in logs (CI) where a bar would only add noise.
+  const bar =
+    !argv.json && !argv.quiet && process.stderr.isTTY
+      ? new SingleBar(
+          {
+            format: ' {bar} {value}/{total} episodes | ETA {eta_formatted} | resolved {rate}',
+            hideCursor: true,
+          },
+          Presets.shades_classic,
+        )
+      : undefined;
   const summary = await runExperiment(config, {
     outDir: argv.out,
+    onStart: (p) => bar?.start(p.total, 0, { rate: '-' }),
     onEpisode: (episode, p) => {
+      const rate = `${p.resolved}/${p.done}`;
       if (argv.json) console.log(JSON.stringify({ type: 'episode', ...episode, patch: undefined }));
+      else if (bar) bar.update(p.done, { rate });
       else if (!argv.quiet) {
-        const rate = `${p.resolved}/${p.done} resolved`;
         console.log(
-          `[${p.done}/${p.total}] ${episode.policy.padEnd(7)} ${episode.task_id}  ${episode.outcome}  (${rate})`,
+          `[${p.done}/${p.total}] ${episode.policy.padEnd(7)} ${episode.task_id}  ${episode.outcome}  (${rate} resolved)`,
         );
       }
     },
-  });
+  }).finally(() => bar?.stop());
   if (argv.json) console.log(JSON.stringify({ type: 'summary', ...summary }));
   else {
     console.log(
