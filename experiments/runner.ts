@@ -16,6 +16,7 @@ import type { Policy } from '../policies/types.ts';
 import { ConfigError, type ExperimentConfig } from './config.ts';
 import { runEpisode, type StepRecord } from './episode.ts';
 import { exportArrow } from './export.ts';
+import { writeReport } from './report.ts';
 import { runStatistics, type RunStatistics } from './summary.ts';
 import { episodeKey, RunStore, type EpisodeRecord, type StepRow } from './store.ts';
 
@@ -178,6 +179,7 @@ export async function runExperiment(config: ExperimentConfig, opts: RunOptions =
       )
       .all(experimentId) as RunSummary['byPolicy'];
     await exportArrow(outDir);
+    await writeReport(outDir);
     return { ...progress, outDir, experimentId, byPolicy, statistics: runStatistics(store.db, experimentId) };
   } finally {
     store.close();

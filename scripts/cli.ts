@@ -11,6 +11,7 @@ import { CodingEnv } from '../env/coding-env.ts';
 import { loadConfig } from '../experiments/config.ts';
 import { runEpisode } from '../experiments/episode.ts';
 import { exportArrow } from '../experiments/export.ts';
+import { writeReport } from '../experiments/report.ts';
 import { runExperiment } from '../experiments/runner.ts';
 import { formatStatistics } from '../experiments/summary.ts';
 import { renderTrajectory } from '../experiments/trajectory.ts';
@@ -248,6 +249,18 @@ export async function main(args: string[]): Promise<number> {
         set(
           exportArrow(argv.run).then((r) => {
             console.log(`wrote ${r.episodes} (${r.rows[0]} rows) and ${r.steps} (${r.rows[1]} rows)`);
+            return 0;
+          }),
+        ),
+    )
+    .command(
+      'report <run>',
+      'write report.html (charts, trajectories) and report.md for a run directory',
+      (y) => y.positional('run', { type: 'string', demandOption: true, describe: 'run directory' }),
+      (argv) =>
+        set(
+          writeReport(argv.run).then((r) => {
+            console.log(`wrote ${r.html} (${r.charts} charts) and ${r.md}`);
             return 0;
           }),
         ),

@@ -1,0 +1,272 @@
+// `repogym report <run>`: a self-contained report.html (charts rendered to inline SVG with Vega-Lite in Node:
+// no script, no CDN, works offline) and a report.md with the same tables.
+import { writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import * as vega from 'vega';
+import { compile, type TopLevelSpec } from 'vega-lite';
+import { bootstrapMean } from './stats.ts';
+import { runStatistics, type RunStatistics } from './summary.ts';
+
+interface EpisodeRow {
+  id: string;
+  task_id: string;
+  policy: string;
+  arm: string | null;
+  seed: number;
+  epoch: number;
+  outcome: string;
+  failure_class: string;
+  resolved: number;
+  reward: number;
+  steps: number;
+  wall_ms: number;
+  finished_at: string;
+}
+
+interface StepRow {
+  episode_id: string;
+  step: number;
+  kind: string;
+  action_json: string;
+  output: string;
+  exit_code: number | null;
+  error_code: string | null;
+  tests_passed: number | null;
+  tests_failed: number | null;
+  wall_ms: number;
+  cpu_ms: number | null;
+  peak_rss_kb: number | null;
+}
+
+/** Episodes shown in the trajectory viewer; the rest are in the store and `repogym trajectory`. */
+const VIEWER_EPISODES = 200;
+
+async function svg(spec: TopLevelSpec): Promise<string> {
+  const view = new vega.View(vega.parse(compile(spec).spec), { renderer: 'none' });
+  return view.toSVG();
+}
+
+const escapeHtml = (s: string) =>
+  s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
+const pct = (x: number) => (Number.isNaN(x) ? '–' : `${(100 * x).toFixed(1)}%`);
+
+function movingAverage(values: number[], window: number): number[] {
+  return values.map((_, i) => {
+    const slice = values.slice(Math.max(0, i - window + 1), i + 1);
+    return slice.reduce((a, b) => a + b, 0) / slice.length;
+  });
+}
+
+async function charts(episodes: EpisodeRow[]): Promise<{ title: string; svg: string }[]> {
+  const graded = episodes.filter((e) => e.failure_class !== 'infra');
+  const curve = [...new Set(graded.map((e) => e.policy))].flatMap((policy) => {
+    const mine = graded.filter((e) => e.policy === policy);
+    const smooth = movingAverage(
+      mine.map((e) => e.reward),
+      10,
+    );
+    return mine.map((e, i) => ({ policy, episode: i + 1, reward: e.reward, average: smooth[i] }));
+  });
+  const result: { title: string; svg: string }[] = [];
+  result.push({
+    title: 'Learning curve: reward per episode (points) and its 10-episode moving average (line)',
+    svg: await svg({
+      data: { values: curve },
+      width: 640,
+      height: 240,
+      layer: [
+        {
+          mark: { type: 'point', opacity: 0.35 },
+          encoding: {
+            x: { field: 'episode', type: 'quantitative' },
+            y: { field: 'reward', type: 'quantitative' },
+            color: { field: 'policy', type: 'nominal' },
+          },
+        },
+        {
+          mark: 'line',
+          encoding: {
+            x: { field: 'episode', type: 'quantitative' },
+            y: { field: 'average', type: 'quantitative', title: 'reward' },
+            color: { field: 'policy', type: 'nominal' },
+          },
+        },
+      ],
+    } as TopLevelSpec),
+  });
+  const chooser = graded.map((e, i) => ({ episode: i + 1, choice: e.arm ?? e.policy }));
+  result.push({
+    title: 'Arm (or policy, when no bandit chose) over time',
+    svg: await svg({
+      data: { values: chooser },
+      width: 640,
+      height: 120,
+      mark: 'tick',
+      encoding: {
+        x: { field: 'episode', type: 'quantitative' },
+        y: { field: 'choice', type: 'nominal' },
+        color: { field: 'choice', type: 'nominal', legend: null },
+      },
+    } as TopLevelSpec),
+  });
+  result.push({
+    title: 'Per-task results: share of episodes resolved',
+    svg: await svg({
+      data: { values: graded.map((e) => ({ task: e.task_id, policy: e.policy, resolved: e.resolved })) },
+      mark: 'rect',
+      encoding: {
+        x: { field: 'policy', type: 'nominal' },
+        y: { field: 'task', type: 'nominal' },
+        color: {
+          aggregate: 'mean',
+          field: 'resolved',
+          type: 'quantitative',
+          title: 'resolved',
+          scale: { domain: [0, 1] },
+        },
+      },
+    } as TopLevelSpec),
+  });
+  result.push({
+    title: 'Time per episode (seconds)',
+    svg: await svg({
+      data: { values: graded.map((e) => ({ policy: e.policy, seconds: e.wall_ms / 1000 })) },
+      width: 480,
+      mark: { type: 'boxplot', extent: 'min-max' },
+      encoding: { x: { field: 'seconds', type: 'quantitative' }, y: { field: 'policy', type: 'nominal' } },
+    } as TopLevelSpec),
+  });
+  return result;
+}
+
+function summaryRows(stats: RunStatistics, episodes: EpisodeRow[]): string[][] {
+  return stats.policies.map((p) => {
+    const mine = episodes.filter((e) => e.policy === p.policy && e.failure_class !== 'infra');
+    const reward = bootstrapMean(mine.map((e) => e.reward));
+    const seconds = mine.reduce((sum, e) => sum + e.wall_ms, 0) / 1000;
+    return [
+      p.policy,
+      String(p.episodes),
+      `${p.resolved} (${pct(p.resolveRate.estimate)}, 95% CI ${pct(p.resolveRate.low)}–${pct(p.resolveRate.high)})`,
+      `${reward.estimate.toFixed(3)} (95% CI ${reward.low.toFixed(3)}–${reward.high.toFixed(3)})`,
+      String(p.infra),
+      seconds.toFixed(1),
+    ];
+  });
+}
+
+const SUMMARY_HEADER = [
+  'policy',
+  'episodes',
+  'resolved (Wilson CI)',
+  'mean reward (bootstrap CI)',
+  'infra',
+  'total s',
+];
+const COMPARISON_HEADER = ['A', 'B', 'pairs', 'only A resolved', 'only B resolved', 'McNemar p', 'test'];
+
+function comparisonRows(stats: RunStatistics): string[][] {
+  return stats.comparisons.map((c) => [
+    c.a,
+    c.b,
+    String(c.pairs),
+    String(c.onlyA),
+    String(c.onlyB),
+    c.pValue.toPrecision(3),
+    c.method,
+  ]);
+}
+
+const htmlTable = (header: string[], rows: string[][]) =>
+  `<table><thead><tr>${header.map((h) => `<th>${escapeHtml(h)}</th>`).join('')}</tr></thead><tbody>${rows
+    .map((r) => `<tr>${r.map((c) => `<td>${escapeHtml(c)}</td>`).join('')}</tr>`)
+    .join('')}</tbody></table>`;
+
+const mdTable = (header: string[], rows: string[][]) =>
+  [
+    `| ${header.join(' | ')} |`,
+    `| ${header.map(() => '---').join(' | ')} |`,
+    ...rows.map((r) => `| ${r.join(' | ')} |`),
+  ].join('\n');
+
+function trajectoryViewer(episodes: EpisodeRow[], steps: Map<string, StepRow[]>): string {
+  return episodes
+    .slice(0, VIEWER_EPISODES)
+    .map((e) => {
+      const rows = (steps.get(e.id) ?? []).map((s) => {
+        const result = s.error_code ?? (s.exit_code === null ? '' : `exit ${s.exit_code}`);
+        const tests = s.tests_passed === null ? '' : `${s.tests_passed} passed, ${s.tests_failed} failing`;
+        const telemetry = [
+          `${s.wall_ms} ms`,
+          s.cpu_ms === null ? '' : `cpu ${s.cpu_ms} ms`,
+          s.peak_rss_kb === null ? '' : `${Math.round(s.peak_rss_kb / 1024)} MiB`,
+        ]
+          .filter(Boolean)
+          .join(', ');
+        return `<tr><td>${s.step}</td><td>${escapeHtml(s.kind)}</td><td><pre>${escapeHtml(s.action_json.slice(0, 2000))}</pre></td><td>${escapeHtml(result)}</td><td>${escapeHtml(tests)}</td><td>${escapeHtml(telemetry)}</td><td><pre>${escapeHtml(s.output.slice(0, 4000))}</pre></td></tr>`;
+      });
+      return `<details><summary>${escapeHtml(`${e.policy} · ${e.task_id} · seed ${e.seed} · ${e.outcome} · reward ${e.reward}`)}</summary><table><thead><tr><th>#</th><th>kind</th><th>action</th><th>result</th><th>tests</th><th>telemetry</th><th>output</th></tr></thead><tbody>${rows.join('')}</tbody></table></details>`;
+    })
+    .join('\n');
+}
+
+export async function writeReport(runDir: string): Promise<{ html: string; md: string; charts: number }> {
+  const db = new Database(path.join(runDir, 'runs.sqlite'), { readonly: true, fileMustExist: true });
+  try {
+    const experiment = db.prepare('SELECT id, name, created_at, manifest_json FROM experiments').get() as
+      { id: string; name: string; created_at: string; manifest_json: string } | undefined;
+    if (!experiment) throw new Error(`${runDir} holds no experiment`);
+    const episodes = db.prepare('SELECT * FROM episodes ORDER BY finished_at, id').all() as EpisodeRow[];
+    const steps = new Map<string, StepRow[]>();
+    for (const s of db
+      .prepare('SELECT * FROM steps ORDER BY episode_id, step')
+      .iterate() as Iterable<StepRow>) {
+      if (!steps.has(s.episode_id)) steps.set(s.episode_id, []);
+      steps.get(s.episode_id)!.push(s);
+    }
+    const stats = runStatistics(db, experiment.id);
+    const summary = summaryRows(stats, episodes);
+    const comparisons = comparisonRows(stats);
+    const drawn = await charts(episodes);
+    const title = `repogym report: ${experiment.name}`;
+    const html = `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>${escapeHtml(title)}</title>
+<style>body{font-family:system-ui,sans-serif;margin:2rem;max-width:1100px}table{border-collapse:collapse;margin:1rem 0}
+td,th{border:1px solid #ccc;padding:.25rem .5rem;text-align:left;vertical-align:top}pre{white-space:pre-wrap;max-width:480px;margin:0}
+figure{margin:1.5rem 0}details{margin:.25rem 0}</style></head><body>
+<h1>${escapeHtml(title)}</h1>
+<p>Experiment <code>${escapeHtml(experiment.id)}</code>, started ${escapeHtml(experiment.created_at)}; ${episodes.length} episodes.
+Intervals are 95%: Wilson for proportions, seeded percentile bootstrap for means; infra failures are excluded from rates.</p>
+<h2>Summary</h2>${htmlTable(SUMMARY_HEADER, summary)}
+<h2>Paired comparisons</h2><p>Each pair of policies is compared on the (task, seed, epoch) episodes both ran.</p>${htmlTable(COMPARISON_HEADER, comparisons)}
+<h2>Charts</h2>${drawn.map((c, i) => `<figure data-chart="${i}"><figcaption>${escapeHtml(c.title)}</figcaption>${c.svg}</figure>`).join('\n')}
+<h2>Trajectories</h2><p>${Math.min(episodes.length, VIEWER_EPISODES)} of ${episodes.length} episodes; every one is in <code>runs.sqlite</code> and <code>repogym trajectory</code>.</p>
+${trajectoryViewer(episodes, steps)}
+<h2>Manifest</h2><pre>${escapeHtml(JSON.stringify(JSON.parse(experiment.manifest_json), null, 2))}</pre>
+</body></html>
+`;
+    const md = [
+      `# ${title}`,
+      '',
+      `Experiment \`${experiment.id}\`, ${episodes.length} episodes. Intervals are 95% (Wilson for proportions, bootstrap for means).`,
+      '',
+      '## Summary',
+      '',
+      mdTable(SUMMARY_HEADER, summary),
+      '',
+      '## Paired comparisons (same task, seed, epoch)',
+      '',
+      mdTable(COMPARISON_HEADER, comparisons),
+      '',
+      'Charts and trajectories: report.html.',
+      '',
+    ].join('\n');
+    const files = { html: path.join(runDir, 'report.html'), md: path.join(runDir, 'report.md') };
+    await writeFile(files.html, html);
+    await writeFile(files.md, md);
+    return { ...files, charts: drawn.length };
+  } finally {
+    db.close();
+  }
+}
