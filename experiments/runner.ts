@@ -33,12 +33,16 @@ export interface RunProgress {
 export interface RunOptions {
   /** Overrides the config's output dir. */
   outDir?: string;
+  /** When aborted, no new episode starts; running ones finish and are stored (Ctrl-C in the CLI). */
+  signal?: AbortSignal;
   /** Called once the plan is known, before the first episode. */
   onStart?: (progress: RunProgress) => void;
   onEpisode?: (episode: EpisodeRecord, progress: RunProgress) => void;
 }
 
 export interface RunSummary extends RunProgress {
+  /** True when the run was stopped before every planned episode ran; re-running resumes it. */
+  interrupted: boolean;
   outDir: string;
   experimentId: string;
   byPolicy: { policy: string; episodes: number; resolved: number; infra: number }[];
@@ -164,6 +168,7 @@ export async function runExperiment(config: ExperimentConfig, opts: RunOptions =
 
     opts.onStart?.({ ...progress });
     await mapLimit(todo, config.concurrency, async (item) => {
+      if (opts.signal?.aborted) return;
       const record = await runWithRetries(config, item, experimentId);
       store.recordEpisode(record.episode, record.steps);
       progress.done++;
@@ -180,7 +185,14 @@ export async function runExperiment(config: ExperimentConfig, opts: RunOptions =
       .all(experimentId) as RunSummary['byPolicy'];
     await exportArrow(outDir);
     await writeReport(outDir);
-    return { ...progress, outDir, experimentId, byPolicy, statistics: runStatistics(store.db, experimentId) };
+    return {
+      ...progress,
+      interrupted: progress.done < progress.total,
+      outDir,
+      experimentId,
+      byPolicy,
+      statistics: runStatistics(store.db, experimentId),
+    };
   } finally {
     store.close();
   }

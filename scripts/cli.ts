@@ -153,8 +153,18 @@ async function experimentRunCommand(argv: {
           Presets.shades_classic,
         )
       : undefined;
+  // Ctrl-C: start no new episode, let the running ones finish and be stored, then report; a second Ctrl-C quits.
+  const stop = new AbortController();
+  const onInterrupt = () => {
+    if (stop.signal.aborted) process.exit(130);
+    stop.abort();
+    console.error('\nstopping: no new episodes; waiting for the running ones (Ctrl-C again to quit at once)');
+  };
+  process.on('SIGINT', onInterrupt);
+  process.on('SIGTERM', onInterrupt);
   const summary = await runExperiment(config, {
     outDir: argv.out,
+    signal: stop.signal,
     onStart: (p) => bar?.start(p.total, 0, { rate: '-' }),
     onEpisode: (episode, p) => {
       const rate = `${p.resolved}/${p.done}`;
@@ -173,6 +183,12 @@ async function experimentRunCommand(argv: {
       `run ${summary.experimentId} in ${summary.outDir}: ${summary.done} episodes run, ${summary.skipped} already done`,
     );
     for (const line of formatStatistics(summary.statistics)) console.log(line);
+  }
+  if (summary.interrupted) {
+    console.error(
+      `interrupted after ${summary.done}/${summary.total} episodes; run the same command again to resume`,
+    );
+    return 130;
   }
   return summary.infra > 0 ? 1 : 0;
 }

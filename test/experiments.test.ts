@@ -114,6 +114,42 @@ describe('runner', () => {
     await expect(runExperiment(changed, { outDir: out })).rejects.toThrow(/another config/);
   });
 
+  it('SIGINT stops scheduling, stores the running episodes, reports, exits 130; a re-run resumes', async () => {
+    const config = await writeConfig(
+      'interrupted',
+      'dataset: {name: "builtin:mini", filter: {limit: 6}}\npolicies: [{name: oracle}, {name: nop}]\nconcurrency: 1\n',
+    );
+    const out = path.join(dir, 'interrupted');
+    const db = path.join(out, 'runs.sqlite');
+    const child = spawn(
+      'node',
+      [path.join(ROOT, 'bin/repogym.js'), 'experiment', 'run', config, '--out', out, '--quiet'],
+      {
+        cwd: ROOT,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    for (let i = 0; i < 600; i++) {
+      await new Promise((r) => setTimeout(r, 50));
+      const n = await Promise.resolve()
+        .then(() => counts(db).episodes)
+        .catch(() => 0);
+      if (n >= 2) break;
+    }
+    child.kill('SIGINT');
+    const code = await new Promise<number | null>((r) => child.once('exit', r));
+    expect(code).toBe(130);
+    expect(stderr).toMatch(/interrupted after \d+\/12 episodes/);
+    const partial = counts(db);
+    expect(partial.episodes).toBeLessThan(12);
+    expect(partial.orphanSteps).toBe(0);
+    const resumed = await runExperiment(await loadConfig(config), { outDir: out });
+    expect(resumed.interrupted).toBe(false);
+    expect(counts(db)).toEqual({ episodes: 12, distinctKeys: 12, orphanSteps: 0, integrity: 'ok' });
+  });
+
   it('after SIGKILL mid-run, a re-run finishes with no lost and no duplicated episode', async () => {
     const config = await writeConfig(
       'killed',
