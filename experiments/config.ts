@@ -15,7 +15,7 @@ export const experimentConfigSchema = z
   .object({
     name: z
       .string()
-      .regex(/^[\w.-]+$/, 'letters, digits, . _ - only')
+      .regex(/^(?!\.+$)[\w.-]+$/, 'letters, digits, . _ - only, and not only dots')
       .describe('names the run; the default output dir is runs/<name>'),
     seed: z.number().int().min(0).default(0).describe('experiment seed; episode seeds derive from it'),
     dataset: z.object({

@@ -183,11 +183,14 @@ const htmlTable = (header: string[], rows: string[][]) =>
     .map((r) => `<tr>${r.map((c) => `<td>${escapeHtml(c)}</td>`).join('')}</tr>`)
     .join('')}</tbody></table>`;
 
+/** A Markdown table cell: a `|` or a line break inside it would break the table. */
+const mdCell = (s: string) => s.replaceAll('|', '\\|').replace(/\r?\n/g, ' ');
+
 const mdTable = (header: string[], rows: string[][]) =>
   [
     `| ${header.join(' | ')} |`,
     `| ${header.map(() => '---').join(' | ')} |`,
-    ...rows.map((r) => `| ${r.join(' | ')} |`),
+    ...rows.map((r) => `| ${r.map(mdCell).join(' | ')} |`),
   ].join('\n');
 
 function trajectoryViewer(episodes: EpisodeRow[], steps: Map<string, StepRow[]>): string {

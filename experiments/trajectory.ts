@@ -38,10 +38,10 @@ export function renderTrajectory(
 ): string {
   const db = new Database(path.join(runDir, 'runs.sqlite'), { readonly: true, fileMustExist: true });
   try {
-    const matches = db.prepare('SELECT * FROM episodes WHERE id LIKE ?').all(`${episodeId}%`) as Record<
-      string,
-      unknown
-    >[];
+    // A prefix match without LIKE, whose % and _ would match other episodes.
+    const matches = db
+      .prepare('SELECT * FROM episodes WHERE substr(id, 1, length(@prefix)) = @prefix')
+      .all({ prefix: episodeId }) as Record<string, unknown>[];
     if (matches.length !== 1) {
       throw new Error(
         matches.length === 0

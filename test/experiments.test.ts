@@ -225,3 +225,9 @@ it('retries infra failures, labels them, and re-runs them on resume', async () =
     await removeDir(fixture.repoDir);
   }
 });
+
+it('a config name of only dots is refused (the default output dir would leave runs/)', () => {
+  expect(() => parseConfig('name: ".."\ndataset: {name: a}\npolicies: [{name: nop}]')).toThrow(
+    /name: .*not only dots/,
+  );
+});
