@@ -32,6 +32,14 @@ export const experimentConfigSchema = z
           limit: z.number().int().positive().optional(),
         })
         .default({}),
+      split: z
+        .object({
+          part: z.enum(['train', 'test']),
+          test_fraction: z.number().gt(0).lt(1).default(0.2),
+          seed: z.number().int().min(0).default(0),
+        })
+        .optional()
+        .describe('a deterministic train/test split by instance_id hash, applied before filter'),
     }),
     policies: z.array(policySchema).min(1).describe('each policy runs every (task, seed, epoch)'),
     reward: z
@@ -53,6 +61,12 @@ export const experimentConfigSchema = z
         wall_sec: z.number().positive().optional().describe("per episode; the task's episode_sec by default"),
       })
       .default({ max_steps: 50 }),
+    sandbox: z
+      .object({
+        backend: z.literal('local').default('local'),
+        layer: z.enum(['auto', 'overlay', 'worktree']).default('auto'),
+      })
+      .default({ backend: 'local', layer: 'auto' }),
     retries: z
       .number()
       .int()

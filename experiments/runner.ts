@@ -10,7 +10,7 @@ import { loadDataset } from '../datasets/loader.ts';
 import type { Task } from '../datasets/types.ts';
 import { mapLimit } from '../datasets/validate.ts';
 import { CodingEnv } from '../env/coding-env.ts';
-import { sweepStaleSandboxes } from '../env/sandbox/local.ts';
+import { createLocalSandbox, sweepStaleSandboxes } from '../env/sandbox/local.ts';
 import { nopPolicy, oraclePolicy, replayPolicy } from '../policies/baselines.ts';
 import type { Policy } from '../policies/types.ts';
 import { ConfigError, type ExperimentConfig } from './config.ts';
@@ -69,8 +69,18 @@ function makePolicy(spec: ExperimentConfig['policies'][number]): Policy {
   return replayPolicy(spec.actions);
 }
 
-function selectTasks(tasks: Task[], filter: ExperimentConfig['dataset']['filter']): Task[] {
-  let selected = tasks;
+/** Whether a task falls in the test part of a split: a hash of (split seed, instance_id), stable across runs. */
+export function inTestSplit(instanceId: string, testFraction: number, seed: number): boolean {
+  return parseInt(sha256(`${seed}:${instanceId}`).slice(0, 8), 16) / 2 ** 32 < testFraction;
+}
+
+function selectTasks(tasks: Task[], dataset: ExperimentConfig['dataset']): Task[] {
+  const { filter, split } = dataset;
+  let selected = split
+    ? tasks.filter(
+        (t) => inTestSplit(t.instance_id, split.test_fraction, split.seed) === (split.part === 'test'),
+      )
+    : tasks;
   if (filter.instance_ids) selected = selected.filter((t) => filter.instance_ids!.includes(t.instance_id));
   if (filter.languages) selected = selected.filter((t) => filter.languages!.includes(t.language));
   return filter.limit ? selected.slice(0, filter.limit) : selected;
@@ -110,7 +120,7 @@ export async function runExperiment(config: ExperimentConfig, opts: RunOptions =
     reposDir: config.dataset.repos_dir,
     testCmd: config.dataset.test_cmd,
   });
-  const tasks = selectTasks(loaded.tasks, config.dataset.filter);
+  const tasks = selectTasks(loaded.tasks, config.dataset);
   if (tasks.length === 0)
     throw new ConfigError(`dataset ${config.dataset.name}: no task left after loading and filtering`);
 
@@ -210,6 +220,13 @@ async function runWithRetries(
       tasks: [item.task],
       maxSteps: config.budgets.max_steps,
       wallClockSec: config.budgets.wall_sec,
+      sandbox: (task) =>
+        createLocalSandbox({
+          repo: task.repo,
+          commit: task.base_commit,
+          layer: config.sandbox.layer,
+          defaultTimeoutSec: task.timeouts.command_sec,
+        }),
     });
     const base = {
       id: randomUUID(),

@@ -231,3 +231,22 @@ it('a config name of only dots is refused (the default output dir would leave ru
     /name: .*not only dots/,
   );
 });
+
+it('a train/test split is deterministic, disjoint and covers the dataset (run here on the worktree layer)', async () => {
+  const { inTestSplit } = await import('../experiments/runner.ts');
+  const ids = Array.from({ length: 1000 }, (_, i) => `task-${i}`);
+  const test = ids.filter((id) => inTestSplit(id, 0.2, 7));
+  expect(test.length).toBeGreaterThan(150);
+  expect(test.length).toBeLessThan(250);
+  expect(ids.filter((id) => inTestSplit(id, 0.2, 7))).toEqual(test);
+  const run = (part: string) =>
+    runExperiment(
+      parseConfig(
+        `name: split-${part}\ndataset: {name: "builtin:mini", split: {part: ${part}, test_fraction: 0.2}}\npolicies: [{name: nop}]\nsandbox: {layer: worktree}\nconcurrency: 2`,
+      ),
+      { outDir: path.join(dir, `split-${part}`) },
+    );
+  const [train, testRun] = [await run('train'), await run('test')];
+  expect(train.done + testRun.done).toBe(25);
+  expect(testRun.done).toBeGreaterThan(0);
+});
