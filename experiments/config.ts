@@ -5,83 +5,115 @@ import path from 'node:path';
 import YAML from 'yaml';
 import { z } from 'zod';
 
+const policyId = z
+  .string()
+  .regex(/^[\w.-]+$/)
+  .optional()
+  .describe('names the policy in the store and the report; needed when two policies share a name');
 const policySchema = z.discriminatedUnion('name', [
-  z.object({ name: z.literal('oracle') }),
-  z.object({ name: z.literal('nop') }),
-  z.object({ name: z.literal('replay'), actions: z.string().min(1).describe('JSONL file of actions') }),
+  z.strictObject({ name: z.literal('oracle'), id: policyId }),
+  z.strictObject({ name: z.literal('nop'), id: policyId }),
+  z.strictObject({
+    name: z.literal('replay'),
+    id: policyId,
+    actions: z.string().min(1).describe('JSONL of actions'),
+  }),
 ]);
 
-export const experimentConfigSchema = z
-  .object({
-    name: z
-      .string()
-      .regex(/^(?!\.+$)[\w.-]+$/, 'letters, digits, . _ - only, and not only dots')
-      .describe('names the run; the default output dir is runs/<name>'),
-    seed: z.number().int().min(0).default(0).describe('experiment seed; episode seeds derive from it'),
-    dataset: z.object({
-      name: z
-        .string()
-        .min(1)
-        .describe('builtin:<name> or a .jsonl/.json task file (relative to this config)'),
-      repos_dir: z.string().optional(),
-      test_cmd: z.string().optional(),
-      filter: z
-        .object({
-          instance_ids: z.array(z.string()).optional(),
-          languages: z.array(z.string()).optional(),
-          limit: z.number().int().positive().optional(),
-        })
-        .default({}),
-      split: z
-        .object({
-          part: z.enum(['train', 'test']),
-          test_fraction: z.number().gt(0).lt(1).default(0.2),
-          seed: z.number().int().min(0).default(0),
-        })
-        .optional()
-        .describe('a deterministic train/test split by instance_id hash, applied before filter'),
-    }),
-    policies: z.array(policySchema).min(1).describe('each policy runs every (task, seed, epoch)'),
-    reward: z
-      .object({
-        primary: z.literal('swebench').default('swebench'),
+/** How a policy is named in the store, the report and episode keys. */
+export const policyLabel = (policy: { name: string; id?: string }) => policy.id ?? policy.name;
+
+export const experimentConfigSchema = z.strictObject({
+  name: z
+    .string()
+    .regex(/^(?!\.+$)[\w.-]+$/, 'letters, digits, . _ - only, and not only dots')
+    .describe('names the run; the default output dir is runs/<name>'),
+  seed: z.number().int().min(0).default(0).describe('experiment seed; episode seeds derive from it'),
+  dataset: z.strictObject({
+    name: z.string().min(1).describe('builtin:<name> or a .jsonl/.json task file (relative to this config)'),
+    repos_dir: z.string().optional(),
+    test_cmd: z.string().optional(),
+    filter: z
+      .strictObject({
+        instance_ids: z.array(z.string()).optional(),
+        languages: z.array(z.string()).optional(),
+        limit: z.number().int().positive().optional(),
       })
-      .default({ primary: 'swebench' }),
-    epochs: z.number().int().positive().default(1),
-    seeds: z
-      .number()
-      .int()
-      .positive()
-      .default(1)
-      .describe('episodes per task per epoch, each with its own seed'),
-    concurrency: z.number().int().positive().max(64).default(2),
-    budgets: z
-      .object({
-        max_steps: z.number().int().positive().default(50),
-        wall_sec: z.number().positive().optional().describe("per episode; the task's episode_sec by default"),
+      .default({}),
+    split: z
+      .strictObject({
+        part: z.enum(['train', 'test']),
+        test_fraction: z.number().gt(0).lt(1).default(0.2),
+        seed: z.number().int().min(0).default(0),
       })
-      .default({ max_steps: 50 }),
-    sandbox: z
-      .object({
-        backend: z.literal('local').default('local'),
-        layer: z.enum(['auto', 'overlay', 'worktree']).default('auto'),
-      })
-      .default({ backend: 'local', layer: 'auto' }),
-    retries: z
-      .number()
-      .int()
-      .min(0)
-      .max(10)
-      .default(2)
-      .describe('re-runs of an episode that failed for infra'),
-    output: z.string().optional().describe('output dir (relative to the working dir); default runs/<name>'),
-  })
-  .strict();
+      .optional()
+      .describe('a deterministic train/test split by instance_id hash, applied before filter'),
+  }),
+  policies: z
+    .array(policySchema)
+    .min(1)
+    .refine(
+      (ps) => new Set(ps.map(policyLabel)).size === ps.length,
+      'two policies share a name: give each an `id`',
+    )
+    .describe('each policy runs every (task, seed, epoch)'),
+  reward: z
+    .strictObject({
+      primary: z.literal('swebench').default('swebench'),
+    })
+    .default({ primary: 'swebench' }),
+  epochs: z.number().int().positive().max(10_000).default(1),
+  seeds: z
+    .number()
+    .int()
+    .positive()
+    .max(10_000)
+    .default(1)
+    .describe('episodes per task per epoch, each with its own seed'),
+  concurrency: z.number().int().positive().max(64).default(2),
+  budgets: z
+    .strictObject({
+      max_steps: z.number().int().positive().default(50),
+      wall_sec: z.number().positive().optional().describe("per episode; the task's episode_sec by default"),
+    })
+    .default({ max_steps: 50 }),
+  sandbox: z
+    .strictObject({
+      backend: z.literal('local').default('local'),
+      layer: z.enum(['auto', 'overlay', 'worktree']).default('auto'),
+    })
+    .default({ backend: 'local', layer: 'auto' }),
+  retries: z.number().int().min(0).max(10).default(2).describe('re-runs of an episode that failed for infra'),
+  output: z
+    .string()
+    .min(1)
+    .optional()
+    .describe('output dir (relative to the working dir); default runs/<name>'),
+});
 
 export type ExperimentConfig = z.infer<typeof experimentConfigSchema>;
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
+}
+
+/** What the user wrote, before defaults: a run's identity, so a new default in repogym keeps old runs resumable. */
+const userWritten = new WeakMap<ExperimentConfig, unknown>();
+
+/** JSON with sorted keys: the same config always hashes the same. */
+function stableJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(stableJson).join(',')}]`;
+  if (value && typeof value === 'object') {
+    const entries = Object.entries(value as Record<string, unknown>).sort(([a], [b]) =>
+      a < b ? -1 : a > b ? 1 : 0,
+    );
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${stableJson(v)}`).join(',')}}`;
+  }
+  return JSON.stringify(value) ?? 'null';
+}
+
+export function configIdentity(config: ExperimentConfig): string {
+  return stableJson(userWritten.get(config) ?? config);
 }
 
 /** Parses and validates a config; errors name the bad field's path and the reason. */
@@ -95,6 +127,7 @@ export function parseConfig(text: string, source = 'config'): ExperimentConfig {
     );
   }
   const result = experimentConfigSchema.safeParse(raw);
+  if (result.success) userWritten.set(result.data, raw);
   if (!result.success) {
     const problems = result.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`);
     throw new ConfigError(`${source}: ${problems.join('; ')}`);

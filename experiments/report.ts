@@ -145,11 +145,17 @@ function summaryRows(stats: RunStatistics, episodes: EpisodeRow[]): string[][] {
     const mine = episodes.filter((e) => e.policy === p.policy && e.failure_class !== 'infra');
     const reward = bootstrapMean(mine.map((e) => e.reward));
     const seconds = mine.reduce((sum, e) => sum + e.wall_ms, 0) / 1000;
+    // A policy whose every episode failed for infra has no rate to show, only its infra count.
+    const graded = mine.length > 0;
     return [
       p.policy,
       String(p.episodes),
-      `${p.resolved} (${pct(p.resolveRate.estimate)}, 95% CI ${pct(p.resolveRate.low)}–${pct(p.resolveRate.high)})`,
-      `${reward.estimate.toFixed(3)} (95% CI ${reward.low.toFixed(3)}–${reward.high.toFixed(3)})`,
+      graded
+        ? `${p.resolved} (${pct(p.resolveRate.estimate)}, 95% CI ${pct(p.resolveRate.low)}–${pct(p.resolveRate.high)})`
+        : '–',
+      graded
+        ? `${reward.estimate.toFixed(3)} (95% CI ${reward.low.toFixed(3)}–${reward.high.toFixed(3)})`
+        : '–',
       String(p.infra),
       seconds.toFixed(1),
     ];
@@ -183,8 +189,13 @@ const htmlTable = (header: string[], rows: string[][]) =>
     .map((r) => `<tr>${r.map((c) => `<td>${escapeHtml(c)}</td>`).join('')}</tr>`)
     .join('')}</tbody></table>`;
 
-/** A Markdown table cell: a `|` or a line break inside it would break the table. */
-const mdCell = (s: string) => s.replaceAll('|', '\\|').replace(/\r?\n/g, ' ');
+/** A Markdown table cell: backslashes, pipes and line breaks would break the row, raw HTML would render. */
+const mdCell = (s: string) =>
+  s
+    .replaceAll('\\', '\\\\')
+    .replaceAll('|', '\\|')
+    .replace(/[\r\n]+/g, ' ')
+    .replace(/[<>&]/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;' })[c]!);
 
 const mdTable = (header: string[], rows: string[][]) =>
   [

@@ -3,17 +3,18 @@
 // interrupted by a crash (never committed) runs again. Infra failures are retried and labelled.
 import { execFileSync } from 'node:child_process';
 import { createHash, randomUUID } from 'node:crypto';
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadDataset } from '../datasets/loader.ts';
 import type { Task } from '../datasets/types.ts';
 import { mapLimit } from '../datasets/validate.ts';
 import { CodingEnv } from '../env/coding-env.ts';
+import { processAlive } from '../env/sandbox/containment.ts';
 import { createLocalSandbox, sweepStaleSandboxes } from '../env/sandbox/local.ts';
 import { nopPolicy, oraclePolicy, replayPolicy } from '../policies/baselines.ts';
 import type { Policy } from '../policies/types.ts';
-import { ConfigError, type ExperimentConfig } from './config.ts';
+import { ConfigError, configIdentity, policyLabel, type ExperimentConfig } from './config.ts';
 import { runEpisode, type StepRecord } from './episode.ts';
 import { exportArrow } from './export.ts';
 import { writeReport } from './report.ts';
@@ -86,6 +87,27 @@ function selectTasks(tasks: Task[], dataset: ExperimentConfig['dataset']): Task[
   return filter.limit ? selected.slice(0, filter.limit) : selected;
 }
 
+/**
+ * One runner per output dir: two would both run every episode and overwrite each other's rows. A lock left by a
+ * process that died is taken over.
+ */
+async function lockRunDir(outDir: string): Promise<() => Promise<void>> {
+  const lock = path.join(outDir, 'run.lock');
+  for (;;) {
+    try {
+      await writeFile(lock, String(process.pid), { flag: 'wx' });
+      return () => rm(lock, { force: true });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      const owner = Number(await readFile(lock, 'utf8').catch(() => 'NaN'));
+      if (Number.isInteger(owner) && owner > 0 && processAlive(owner)) {
+        throw new ConfigError(`another repogym process (pid ${owner}) is running in ${outDir}`);
+      }
+      await rm(lock, { force: true });
+    }
+  }
+}
+
 /** What produced the run, for the record: code version, runtime, dataset. */
 async function manifest(datasetHash: string): Promise<Record<string, unknown>> {
   let gitSha: string | null;
@@ -124,13 +146,30 @@ export async function runExperiment(config: ExperimentConfig, opts: RunOptions =
   if (tasks.length === 0)
     throw new ConfigError(`dataset ${config.dataset.name}: no task left after loading and filtering`);
 
-  const configHash = sha256(JSON.stringify(config));
+  // A replay file that is missing or malformed is the config's fault: say so before any episode runs.
+  config.policies.forEach((spec, i) => {
+    try {
+      makePolicy(spec);
+    } catch (err) {
+      throw new ConfigError(`policies.${i}: ${(err as Error).message}`);
+    }
+  });
+  const configHash = sha256(configIdentity(config));
   const datasetHash = sha256(
     JSON.stringify(
-      tasks.map((t) => [t.instance_id, t.base_commit, sha256(t.patch), sha256(t.test_patch), t.test_cmd]),
+      tasks.map((t) => [
+        t.instance_id,
+        t.base_commit,
+        sha256(t.patch),
+        sha256(t.test_patch),
+        t.test_cmd,
+        t.FAIL_TO_PASS,
+        t.PASS_TO_PASS,
+      ]),
     ),
   );
   const experimentId = `${config.name}-${configHash.slice(0, 12)}`;
+  const releaseLock = await lockRunDir(outDir);
   const store = new RunStore(path.join(outDir, 'runs.sqlite'));
   try {
     const others = store.db.prepare('SELECT id FROM experiments WHERE id != ?').all(experimentId) as {
@@ -142,7 +181,14 @@ export async function runExperiment(config: ExperimentConfig, opts: RunOptions =
           'results: use another --out',
       );
     }
-    if (!store.experiment(experimentId)) {
+    const existing = store.experiment(experimentId);
+    if (existing && existing.dataset_hash !== datasetHash) {
+      throw new ConfigError(
+        `the tasks changed since ${outDir} was started (dataset hash ${existing.dataset_hash.slice(0, 12)} → ` +
+          `${datasetHash.slice(0, 12)}); resuming would mix results: use another --out`,
+      );
+    }
+    if (!existing) {
       store.addExperiment({
         id: experimentId,
         name: config.name,
@@ -166,7 +212,12 @@ export async function runExperiment(config: ExperimentConfig, opts: RunOptions =
             });
     const finished = store.finishedKeys(experimentId);
     const keyOf = (p: PlannedEpisode) =>
-      episodeKey({ task_id: p.task.instance_id, seed: p.seed, epoch: p.epoch, policy: p.policy.name });
+      episodeKey({
+        task_id: p.task.instance_id,
+        seed: p.seed,
+        epoch: p.epoch,
+        policy: policyLabel(p.policy),
+      });
     const todo = plan.filter((p) => !finished.has(keyOf(p)));
     const progress: RunProgress = {
       done: 0,
@@ -205,6 +256,7 @@ export async function runExperiment(config: ExperimentConfig, opts: RunOptions =
     };
   } finally {
     store.close();
+    await releaseLock();
   }
 }
 
@@ -234,7 +286,7 @@ async function runWithRetries(
       task_id: item.task.instance_id,
       seed: item.seed,
       epoch: item.epoch,
-      policy: item.policy.name,
+      policy: policyLabel(item.policy),
       arm: null,
       attempts: attempt,
       started_at: startedAt,

@@ -68,8 +68,10 @@ export function mcnemar(pairs: [boolean, boolean][]): McNemar {
     }
     return { onlyA, onlyB, pValue: Math.min(1, (2 * tail) / 2 ** n), method: 'exact binomial' };
   }
-  const statistic = (Math.abs(onlyA - onlyB) - 1) ** 2 / n;
-  return { onlyA, onlyB, pValue: chiSquare1Survival(statistic), method: 'chi-square, continuity-corrected' };
+  // The continuity correction never makes the statistic negative; the erfc approximation may overshoot 1.
+  const statistic = Math.max(0, Math.abs(onlyA - onlyB) - 1) ** 2 / n;
+  const pValue = Math.min(1, chiSquare1Survival(statistic));
+  return { onlyA, onlyB, pValue, method: 'chi-square, continuity-corrected' };
 }
 
 /** P(X > x) for a chi-square with 1 degree of freedom: erfc(sqrt(x/2)). */

@@ -194,6 +194,20 @@ export class RunStore {
   }
 }
 
+/** At most `maxBytes` of UTF-8, never cutting a character in two. */
+export function truncateUtf8(text: string, maxBytes: number): string {
+  if (Buffer.byteLength(text) <= maxBytes) return text;
+  const bytes = Buffer.from(text).subarray(0, maxBytes);
+  let end = bytes.length;
+  // Find the lead byte of the last character (skip continuation bytes 10xxxxxx); drop it if it was cut.
+  let lead = end - 1;
+  while (lead > 0 && (bytes[lead]! & 0xc0) === 0x80) lead--;
+  const first = bytes[lead]!;
+  const length = first >= 0xf0 ? 4 : first >= 0xe0 ? 3 : first >= 0xc0 ? 2 : 1;
+  if (end - lead < length) end = lead;
+  return bytes.subarray(0, end).toString('utf8');
+}
+
 function stepValues(episodeId: string, s: StepRow) {
   const o = s.observation;
   const tests = o.tests;
@@ -202,7 +216,7 @@ function stepValues(episodeId: string, s: StepRow) {
     step: s.step,
     kind: o.kind,
     action_json: JSON.stringify(s.action ?? null),
-    output: o.output.length > STORED_OUTPUT_BYTES ? o.output.slice(0, STORED_OUTPUT_BYTES) : o.output,
+    output: truncateUtf8(o.output, STORED_OUTPUT_BYTES),
     exit_code: o.exitCode,
     timed_out: Number(o.timedOut),
     error_code: o.error?.code ?? null,

@@ -68,13 +68,15 @@ export function runStatistics(db: Database.Database, experimentId: string): RunS
   return { policies, comparisons };
 }
 
-const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
+const pct = (x: number) => (Number.isNaN(x) ? '–' : `${(100 * x).toFixed(1)}%`);
 
 export function formatStatistics(stats: RunStatistics): string[] {
   const lines = stats.policies.map(
     (p) =>
-      `  ${p.policy.padEnd(8)} ${p.resolved}/${p.episodes} resolved ${pct(p.resolveRate.estimate)} ` +
-      `(95% CI ${pct(p.resolveRate.low)}–${pct(p.resolveRate.high)}, Wilson)` +
+      `  ${p.policy.padEnd(8)} ${p.resolved}/${p.episodes} resolved` +
+      (p.episodes
+        ? ` ${pct(p.resolveRate.estimate)} (95% CI ${pct(p.resolveRate.low)}–${pct(p.resolveRate.high)}, Wilson)`
+        : ' (no graded episode)') +
       (p.infra ? `, ${p.infra} infra excluded` : ''),
   );
   for (const c of stats.comparisons) {

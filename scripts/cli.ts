@@ -292,7 +292,12 @@ export async function main(args: string[]): Promise<number> {
             demandOption: true,
             describe: 'episode id (a unique prefix is enough)',
           })
-          .option('lines', { type: 'number', default: 12, describe: 'output lines shown per step' }),
+          .option('lines', { type: 'number', default: 12, describe: 'output lines shown per step' })
+          .check((argv) => {
+            if (!Number.isInteger(argv.lines) || argv.lines < 0)
+              throw new Error('--lines must be an integer ≥ 0');
+            return true;
+          }),
       (argv) =>
         set(
           Promise.resolve().then(() => {

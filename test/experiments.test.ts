@@ -250,3 +250,12 @@ it('a train/test split is deterministic, disjoint and covers the dataset (run he
   expect(train.done + testRun.done).toBe(25);
   expect(testRun.done).toBeGreaterThan(0);
 });
+
+it('stored outputs are cut to whole UTF-8 characters, keeping a character that ends exactly at the limit', async () => {
+  const { truncateUtf8 } = await import('../experiments/store.ts');
+  expect(truncateUtf8('ab€', 5)).toBe('ab€'); // € is 3 bytes: 2 + 3 = 5
+  expect(truncateUtf8('ab€x', 5)).toBe('ab€');
+  expect(truncateUtf8('ab€', 4)).toBe('ab');
+  expect(truncateUtf8('😀😀', 6)).toBe('😀');
+  expect(truncateUtf8('plain', 100)).toBe('plain');
+});

@@ -141,6 +141,9 @@ export async function sweepStaleSandboxes(tmpRoot = os.tmpdir()): Promise<number
     const dir = path.join(tmpRoot, name);
     const owner = Number(await readFile(path.join(dir, 'owner.pid'), 'utf8').catch(() => 'NaN'));
     if (Number.isFinite(owner) && processAlive(owner)) continue;
+    // Just created by another process, which has not written owner.pid yet.
+    if (!Number.isFinite(owner) && Date.now() - ((await stat(dir).catch(() => null))?.mtimeMs ?? 0) < 60_000)
+      continue;
     const tree = path.join(dir, 'repo');
     if (mounted.has(tree)) await unmount(tree);
     await rm(dir, { recursive: true, force: true });
