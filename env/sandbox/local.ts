@@ -139,11 +139,9 @@ export async function sweepStaleSandboxes(tmpRoot = os.tmpdir()): Promise<number
   for (const name of await readdir(tmpRoot).catch(() => [] as string[])) {
     if (!name.startsWith(SANDBOX_PREFIX)) continue;
     const dir = path.join(tmpRoot, name);
-    const owner = Number(await readFile(path.join(dir, 'owner.pid'), 'utf8').catch(() => 'NaN'));
-    if (Number.isFinite(owner) && processAlive(owner)) continue;
-    // Just created by another process, which has not written owner.pid yet.
-    if (!Number.isFinite(owner) && Date.now() - ((await stat(dir).catch(() => null))?.mtimeMs ?? 0) < 60_000)
-      continue;
+    // The owner's pid is part of the name, so there is no moment when a fresh sandbox looks ownerless.
+    const owner = Number(name.slice(SANDBOX_PREFIX.length).split('-')[0]);
+    if (Number.isInteger(owner) && owner > 0 && processAlive(owner)) continue;
     const tree = path.join(dir, 'repo');
     if (mounted.has(tree)) await unmount(tree);
     await rm(dir, { recursive: true, force: true });
@@ -179,7 +177,7 @@ export async function createLocalSandbox(opts: LocalSandboxOptions): Promise<San
     await sweepStaleSandboxes();
   }
   const pristine = await ensurePristine(opts.repo, opts.commit, opts.cacheDir);
-  const episodeDir = await mkdtemp(path.join(os.tmpdir(), SANDBOX_PREFIX));
+  const episodeDir = await mkdtemp(path.join(os.tmpdir(), `${SANDBOX_PREFIX}${process.pid}-`));
   const tree = path.join(episodeDir, 'repo');
   const home = path.join(episodeDir, 'home');
   const tmp = path.join(episodeDir, 'tmp');
@@ -187,7 +185,6 @@ export async function createLocalSandbox(opts: LocalSandboxOptions): Promise<San
   let containment: Containment | undefined;
   try {
     containment = await createContainment(path.basename(episodeDir));
-    await writeFile(path.join(episodeDir, 'owner.pid'), String(process.pid));
     await Promise.all([mkdir(tree), mkdir(home), mkdir(tmp), mkdir(path.join(episodeDir, 'objects'))]);
     if (opts.layer !== 'worktree' && (await tryOverlay(pristine.dir, episodeDir, tree))) {
       layer = 'overlay';
