@@ -7,6 +7,7 @@ import * as vega from 'vega';
 import { compile, type TopLevelSpec } from 'vega-lite';
 import { bootstrapMean } from './stats.ts';
 import { runStatistics, type RunStatistics } from './summary.ts';
+import type { StoredStep } from './store.ts';
 
 interface EpisodeRow {
   id: string;
@@ -22,21 +23,6 @@ interface EpisodeRow {
   steps: number;
   wall_ms: number;
   finished_at: string;
-}
-
-interface StepRow {
-  episode_id: string;
-  step: number;
-  kind: string;
-  action_json: string;
-  output: string;
-  exit_code: number | null;
-  error_code: string | null;
-  tests_passed: number | null;
-  tests_failed: number | null;
-  wall_ms: number;
-  cpu_ms: number | null;
-  peak_rss_kb: number | null;
 }
 
 /** Episodes shown in the trajectory viewer; the rest are in the store and `repogym trajectory`. */
@@ -204,7 +190,7 @@ const mdTable = (header: string[], rows: string[][]) =>
     ...rows.map((r) => `| ${r.map(mdCell).join(' | ')} |`),
   ].join('\n');
 
-function trajectoryViewer(episodes: EpisodeRow[], steps: Map<string, StepRow[]>): string {
+function trajectoryViewer(episodes: EpisodeRow[], steps: Map<string, StoredStep[]>): string {
   return episodes
     .slice(0, VIEWER_EPISODES)
     .map((e) => {
@@ -232,10 +218,10 @@ export async function writeReport(runDir: string): Promise<{ html: string; md: s
       { id: string; name: string; created_at: string; manifest_json: string } | undefined;
     if (!experiment) throw new Error(`${runDir} holds no experiment`);
     const episodes = db.prepare('SELECT * FROM episodes ORDER BY finished_at, id').all() as EpisodeRow[];
-    const steps = new Map<string, StepRow[]>();
+    const steps = new Map<string, StoredStep[]>();
     for (const s of db
       .prepare('SELECT * FROM steps ORDER BY episode_id, step')
-      .iterate() as Iterable<StepRow>) {
+      .iterate() as Iterable<StoredStep>) {
       if (!steps.has(s.episode_id)) steps.set(s.episode_id, []);
       steps.get(s.episode_id)!.push(s);
     }

@@ -115,6 +115,27 @@ export interface StepRow {
   reward: number;
 }
 
+/** A row of the `steps` table as SQLite returns it. */
+export interface StoredStep {
+  episode_id: string;
+  step: number;
+  kind: string;
+  action_json: string;
+  output: string;
+  exit_code: number | null;
+  timed_out: number;
+  error_code: string | null;
+  tests_passed: number | null;
+  tests_failed: number | null;
+  wall_ms: number;
+  cpu_ms: number | null;
+  peak_rss_kb: number | null;
+  diff_files: number;
+  diff_added: number;
+  diff_removed: number;
+  reward: number;
+}
+
 export const episodeKey = (k: EpisodeKey) => `${k.task_id}\u0000${k.seed}\u0000${k.epoch}\u0000${k.policy}`;
 
 export class RunStore {

@@ -1,25 +1,7 @@
 // One stored episode, readable: its outcome, then every step with its action, result, telemetry and output.
 import path from 'node:path';
 import Database from 'better-sqlite3';
-
-interface StepRow {
-  step: number;
-  kind: string;
-  action_json: string;
-  output: string;
-  exit_code: number | null;
-  timed_out: number;
-  error_code: string | null;
-  tests_passed: number | null;
-  tests_failed: number | null;
-  wall_ms: number;
-  cpu_ms: number | null;
-  peak_rss_kb: number | null;
-  diff_files: number;
-  diff_added: number;
-  diff_removed: number;
-  reward: number;
-}
+import type { StoredStep } from './store.ts';
 
 function indent(text: string, maxLines: number): string {
   const lines = text.trimEnd().split('\n');
@@ -50,7 +32,9 @@ export function renderTrajectory(
       );
     }
     const e = matches[0]!;
-    const steps = db.prepare('SELECT * FROM steps WHERE episode_id = ? ORDER BY step').all(e.id) as StepRow[];
+    const steps = db
+      .prepare('SELECT * FROM steps WHERE episode_id = ? ORDER BY step')
+      .all(e.id) as StoredStep[];
     const out = [
       `episode ${e.id}`,
       `  task ${e.task_id}  policy ${e.policy}  seed ${e.seed}  epoch ${e.epoch}`,

@@ -50,6 +50,29 @@ function counts(db: string) {
   }
 }
 
+/** Starts `repogym experiment run` as a process and resolves once `n` episodes are committed (or ~30 s pass). */
+async function runUntilCommitted(config: string, out: string, n: number) {
+  const child = spawn(
+    'node',
+    [path.join(ROOT, 'bin/repogym.js'), 'experiment', 'run', config, '--out', out, '--quiet'],
+    {
+      cwd: ROOT,
+      stdio: ['ignore', 'ignore', 'pipe'],
+    },
+  );
+  for (let i = 0; i < 600; i++) {
+    await new Promise((r) => setTimeout(r, 50));
+    let committed = 0;
+    try {
+      committed = counts(path.join(out, 'runs.sqlite')).episodes;
+    } catch {
+      // the store does not exist yet
+    }
+    if (committed >= n) break;
+  }
+  return child;
+}
+
 describe('experiment config', () => {
   it('rejects a bad config with the path of each bad field and why', () => {
     const bad =
@@ -121,23 +144,9 @@ describe('runner', () => {
     );
     const out = path.join(dir, 'interrupted');
     const db = path.join(out, 'runs.sqlite');
-    const child = spawn(
-      'node',
-      [path.join(ROOT, 'bin/repogym.js'), 'experiment', 'run', config, '--out', out, '--quiet'],
-      {
-        cwd: ROOT,
-        stdio: ['ignore', 'pipe', 'pipe'],
-      },
-    );
+    const child = await runUntilCommitted(config, out, 2);
     let stderr = '';
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    for (let i = 0; i < 600; i++) {
-      await new Promise((r) => setTimeout(r, 50));
-      const n = await Promise.resolve()
-        .then(() => counts(db).episodes)
-        .catch(() => 0);
-      if (n >= 2) break;
-    }
+    child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
     child.kill('SIGINT');
     const code = await new Promise<number | null>((r) => child.once('exit', r));
     expect(code).toBe(130);
@@ -157,24 +166,8 @@ describe('runner', () => {
     );
     const out = path.join(dir, 'killed');
     const db = path.join(out, 'runs.sqlite');
-    const child = spawn(
-      'node',
-      [path.join(ROOT, 'bin/repogym.js'), 'experiment', 'run', config, '--out', out, '--quiet'],
-      {
-        cwd: ROOT,
-        stdio: 'ignore',
-      },
-    );
     // Kill once some, but not all, episodes are committed.
-    let seen = 0;
-    for (let i = 0; i < 600 && seen < 3; i++) {
-      await new Promise((r) => setTimeout(r, 50));
-      try {
-        seen = counts(db).episodes;
-      } catch {
-        seen = 0; // the store does not exist yet
-      }
-    }
+    const child = await runUntilCommitted(config, out, 3);
     child.kill('SIGKILL');
     await new Promise((r) => child.once('exit', r));
     const partial = counts(db);
