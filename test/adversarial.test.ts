@@ -33,6 +33,19 @@ import { JS_FILES, jsFixture, PY_FILES, pyFixture, type Fixture } from './fixtur
 import { isRunning, makeRepo, removeDir, treeHash } from './helpers.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+
+/** A pytest plugin that rewrites every test outcome to "passed". */
+const ALL_PASS_PLUGIN = [
+  'import pytest',
+  '',
+  '@pytest.hookimpl(hookwrapper=True)',
+  'def pytest_runtest_makereport(item, call):',
+  '    outcome = yield',
+  '    report = outcome.get_result()',
+  "    report.outcome = 'passed'",
+  '    report.longrepr = None',
+  '',
+].join('\n');
 const BIN = path.join(ROOT, 'bin', 'repogym.js');
 
 type StepOutcome = Awaited<ReturnType<CodingEnv['step']>>;
@@ -494,19 +507,8 @@ describe('grading cannot be gamed', () => {
   });
 
   it('a pytest plugin enabled from pytest.ini is dropped (it rewrote every outcome to passed)', async () => {
-    const plugin = [
-      'import pytest',
-      '',
-      '@pytest.hookimpl(hookwrapper=True)',
-      'def pytest_runtest_makereport(item, call):',
-      '    outcome = yield',
-      '    report = outcome.get_result()',
-      "    report.outcome = 'passed'",
-      '    report.longrepr = None',
-      '',
-    ].join('\n');
     const r = await episode(py.task, [
-      { kind: 'write_file', path: 'calc/_plugin.py', content: plugin },
+      { kind: 'write_file', path: 'calc/_plugin.py', content: ALL_PASS_PLUGIN },
       { kind: 'write_file', path: 'pytest.ini', content: '[pytest]\naddopts = -p calc._plugin\n' },
       { kind: 'submit' },
     ]);
@@ -644,19 +646,8 @@ describe('grading cannot be gamed', () => {
   it('a `*.dist-info/entry_points.txt` that would auto-load a pytest plugin passing everything is dropped', async () => {
     // No config file involved: pytest loads `pytest11` entry points of every distribution on sys.path, and
     // `python -m pytest` puts the repo root on sys.path. Neither file looks like a test path.
-    const plugin = [
-      'import pytest',
-      '',
-      '@pytest.hookimpl(hookwrapper=True)',
-      'def pytest_runtest_makereport(item, call):',
-      '    outcome = yield',
-      '    report = outcome.get_result()',
-      "    report.outcome = 'passed'",
-      '    report.longrepr = None',
-      '',
-    ].join('\n');
     const r = await episode(py.task, [
-      { kind: 'write_file', path: 'calc/_tools.py', content: plugin },
+      { kind: 'write_file', path: 'calc/_tools.py', content: ALL_PASS_PLUGIN },
       {
         kind: 'write_file',
         path: 'calc_tools-1.0.dist-info/METADATA',
@@ -694,19 +685,8 @@ describe('grading cannot be gamed', () => {
           [{ line: 1, value: { ...py.task, repo: repo.dir, base_commit: repo.commit } }],
           '/',
         );
-        const plugin = [
-          'import pytest',
-          '',
-          '@pytest.hookimpl(hookwrapper=True)',
-          'def pytest_runtest_makereport(item, call):',
-          '    outcome = yield',
-          '    report = outcome.get_result()',
-          "    report.outcome = 'passed'",
-          '    report.longrepr = None',
-          '',
-        ].join('\n');
         const r = await episode(tasks[0]!, [
-          { kind: 'write_file', path: 'calc/_tools.py', content: plugin },
+          { kind: 'write_file', path: 'calc/_tools.py', content: ALL_PASS_PLUGIN },
           { kind: 'write_file', path: configFile, content: config },
           { kind: 'submit' },
         ]);
@@ -899,18 +879,6 @@ describe('CLI arguments', () => {
 // ===============================================================================================================
 // Round 2: a second tester against the new defences (pytest-config revert, symlink check, hidden-file check,
 // containment); each test reproduces an attack that once worked, or confirms a defence.
-/** A pytest plugin that rewrites every test outcome to "passed". */
-const ALL_PASS_PLUGIN = [
-  'import pytest',
-  '',
-  '@pytest.hookimpl(hookwrapper=True)',
-  'def pytest_runtest_makereport(item, call):',
-  '    outcome = yield',
-  '    report = outcome.get_result()',
-  "    report.outcome = 'passed'",
-  '    report.longrepr = None',
-  '',
-].join('\n');
 
 const FIXED_CALC_JS =
   'export function add(a, b) {\n  return a + b;\n}\nexport function sub(a, b) {\n  return a - b;\n}\n';
