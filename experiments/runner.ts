@@ -12,7 +12,7 @@ import { mapLimit } from '../datasets/validate.ts';
 import { CodingEnv } from '../env/coding-env.ts';
 import { processAlive } from '../env/sandbox/containment.ts';
 import { createLocalSandbox, sweepStaleSandboxes } from '../env/sandbox/local.ts';
-import { nopPolicy, oraclePolicy, replayPolicy } from '../policies/baselines.ts';
+import { baselinePolicy } from '../policies/baselines.ts';
 import type { Policy } from '../policies/types.ts';
 import { ConfigError, configIdentity, policyLabel, type ExperimentConfig } from './config.ts';
 import { runEpisode, type StepRecord } from './episode.ts';
@@ -64,11 +64,8 @@ export function episodeSeed(experimentSeed: number, taskId: string, epoch: numbe
   return parseInt(sha256(`${experimentSeed}:${taskId}:${epoch}:${index}`).slice(0, 8), 16);
 }
 
-function makePolicy(spec: ExperimentConfig['policies'][number]): Policy {
-  if (spec.name === 'oracle') return oraclePolicy();
-  if (spec.name === 'nop') return nopPolicy();
-  return replayPolicy(spec.actions);
-}
+const makePolicy = (spec: ExperimentConfig['policies'][number]): Policy =>
+  baselinePolicy(spec.name, spec.name === 'replay' ? spec.actions : undefined);
 
 /** Whether a task falls in the test part of a split: a hash of (split seed, instance_id), stable across runs. */
 export function inTestSplit(instanceId: string, testFraction: number, seed: number): boolean {

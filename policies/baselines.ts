@@ -54,3 +54,12 @@ export function replayPolicy(file: string): Policy {
     },
   };
 }
+
+/** A baseline policy by name, as the CLI and experiment configs name them. */
+export function baselinePolicy(name: string, actionsFile?: string): Policy {
+  if (name === 'oracle') return oraclePolicy();
+  if (name === 'nop') return nopPolicy();
+  if (name !== 'replay') throw new Error(`unknown policy "${name}" (oracle, nop or replay)`);
+  if (!actionsFile) throw new Error('the replay policy needs an actions file (JSONL)');
+  return replayPolicy(actionsFile);
+}

@@ -1,2 +1,2 @@
 export type { EpisodeContext, EpisodeResult, Policy } from './types.ts';
-export { nopPolicy, oraclePolicy, replayPolicy } from './baselines.ts';
+export { baselinePolicy, nopPolicy, oraclePolicy, replayPolicy } from './baselines.ts';

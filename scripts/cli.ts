@@ -15,8 +15,7 @@ import { writeReport } from '../experiments/report.ts';
 import { runExperiment } from '../experiments/runner.ts';
 import { formatStatistics } from '../experiments/summary.ts';
 import { renderTrajectory } from '../experiments/trajectory.ts';
-import { nopPolicy, oraclePolicy, replayPolicy } from '../policies/baselines.ts';
-import type { Policy } from '../policies/types.ts';
+import { baselinePolicy } from '../policies/baselines.ts';
 import { formatGrade, formatReset, formatStep } from './format.ts';
 
 const datasetOptions = (y: Argv) =>
@@ -36,13 +35,6 @@ function reportRowErrors(result: LoadResult): void {
   for (const e of result.errors) console.error(`row ${e.line}: ${e.field}: ${e.reason}`);
 }
 
-function makePolicy(name: string, actionsFile?: string): Policy {
-  if (name === 'oracle') return oraclePolicy();
-  if (name === 'nop') return nopPolicy();
-  if (!actionsFile) throw new Error('--policy replay needs --actions <file.jsonl>');
-  return replayPolicy(actionsFile);
-}
-
 async function runCommand(argv: {
   dataset: string;
   task: string;
@@ -55,7 +47,9 @@ async function runCommand(argv: {
   testCmd?: string;
   specs?: string;
 }): Promise<number> {
-  const policy = makePolicy(argv.policy, argv.actions);
+  if (argv.policy === 'replay' && !argv.actions)
+    throw new Error('--policy replay needs --actions <file.jsonl>');
+  const policy = baselinePolicy(argv.policy, argv.actions);
   const loaded = await loadDataset(argv.dataset, loadOptions(argv));
   reportRowErrors(loaded);
   const task = findTask(loaded, argv.task);
