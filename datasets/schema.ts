@@ -46,6 +46,7 @@ export const taskRowSchema = z.object({
     })
     .prefault({}),
   constraints: z.object({ memory_mb: z.number().positive().optional() }).prefault({}),
+  benchmark_cmd: z.string().min(1).optional(),
   context: z.record(z.string(), z.unknown()).default({}),
 });
 

@@ -29,7 +29,10 @@ export interface Task {
   setup_cmd?: string;
   language: string;
   timeouts: { test_sec: number; command_sec: number; episode_sec: number };
+  /** Ceilings the patched code must respect at grading; `memory_mb` caps the test run's peak RSS. */
   constraints: { memory_mb?: number };
+  /** Shell command timed on base and patched trees, interleaved, at grading (the performance component). */
+  benchmark_cmd?: string;
   /** Extra context for policies (e.g. docs paths, knowledge base). Free-form. */
   context: Record<string, unknown>;
 }

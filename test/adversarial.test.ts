@@ -30,7 +30,7 @@ import { parseJestJson } from '../env/parsers/jest-json.ts';
 import type { Observation } from '../env/types.ts';
 import { makeVec } from '../env/vector.ts';
 import { JS_FILES, jsFixture, PY_FILES, pyFixture, type Fixture } from './fixtures.ts';
-import { isRunning, makeRepo, removeDir, treeHash } from './helpers.ts';
+import { isRunning, makeRepo, removeDir, treeHash, withHostPid } from './helpers.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -385,9 +385,13 @@ describe('processes and environment', () => {
       await env.reset();
       const bg = await env.step({
         kind: 'run',
-        command:
-          'nohup sleep 301 >/dev/null 2>&1 & echo a=$!; sleep 302 >/dev/null 2>&1 & disown; echo b=$!; ( sleep 303 >/dev/null 2>&1 & echo c=$! ); ' +
-          `setsid -f sh -c 'echo $$ > s.pid; exec sleep 304' </dev/null >/dev/null 2>&1; sleep 0.3; echo d=$(cat s.pid); rm -f s.pid; exit 0`,
+        command: [
+          `nohup ${withHostPid('a', 'sleep 301')} 2>/dev/null &`,
+          `${withHostPid('b', 'sleep 302')} & disown;`,
+          `( ${withHostPid('c', 'sleep 303')} & );`,
+          `setsid -f ${withHostPid('d', 'sleep 304')} </dev/null;`,
+          'sleep 0.3; exit 0',
+        ].join(' '),
       });
       const pids = [...bg.observation.output.matchAll(/[abcd]=(\d+)/g)].map((m) => Number(m[1]));
       expect(pids).toHaveLength(4);

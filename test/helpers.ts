@@ -22,6 +22,14 @@ export async function removeDir(dir: string): Promise<void> {
   await rm(dir, { recursive: true, force: true });
 }
 
+/**
+ * A shell fragment that starts `command` after printing `label=<host pid>`. Commands run in their own pid
+ * namespace, where `$$` and `$!` are not host pids; /proc (the host's) names the real one.
+ */
+export function withHostPid(label: string, command: string): string {
+  return `sh -c 'read -r p _ </proc/self/stat; echo ${label}=$p; exec ${command}'`;
+}
+
 /** True while `pid` runs; a zombie waiting to be reaped counts as gone. Polls briefly: SIGKILL is async. */
 export async function isRunning(pid: number, graceMs = 1000): Promise<boolean> {
   const deadline = Date.now() + graceMs;

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { git } from '../env/git.ts';
 import { createLocalSandbox } from '../env/sandbox/local.ts';
 import type { Sandbox } from '../env/sandbox/types.ts';
-import { isRunning, makeRepo, removeDir } from './helpers.ts';
+import { isRunning, makeRepo, removeDir, withHostPid } from './helpers.ts';
 
 let repo: { dir: string; commit: string };
 
@@ -69,7 +69,7 @@ describe('process control', () => {
   afterAll(() => sb.dispose());
 
   it('kills a command that sleeps forever at its timeout, children included', async () => {
-    const r = await sb.exec('sleep 1000 & echo child=$!; sleep 1000', { timeoutSec: 1 });
+    const r = await sb.exec(`${withHostPid('child', 'sleep 1000')} & sleep 1000`, { timeoutSec: 1 });
     expect(r.timedOut).toBe(true);
     expect(r.exitCode).toBeNull();
     expect(r.telemetry.wallMs).toBeLessThan(10_000);
@@ -98,7 +98,7 @@ describe('process control', () => {
   });
 
   it('leaves no background process behind after a command returns', async () => {
-    const r = await sb.exec('sleep 1000 & echo bg=$!');
+    const r = await sb.exec(`${withHostPid('bg', 'sleep 1000')} & sleep 0.2`);
     const pid = Number(/bg=(\d+)/.exec(r.output)?.[1]);
     expect(r.exitCode).toBe(0);
     expect(await isRunning(pid)).toBe(false);
@@ -124,15 +124,15 @@ describe('processes that leave the process group', () => {
 
   it('kills a setsid/nohup double-forked child when the command returns', async () => {
     const r = await sb.exec(
-      'setsid -f sh -c "sleep 1000" ; (nohup sleep 1001 >/dev/null 2>&1 &) ; sleep 0.2; pgrep -f "sleep 100[01]"',
+      `setsid -f ${withHostPid('a', 'sleep 1000')}; (nohup ${withHostPid('b', 'sleep 1001')} &); sleep 0.2`,
     );
-    const pids = r.output.trim().split('\n').map(Number).filter(Boolean);
-    expect(pids.length).toBeGreaterThanOrEqual(2);
+    const pids = [...r.output.matchAll(/[ab]=(\d+)/g)].map((m) => Number(m[1]));
+    expect(pids).toHaveLength(2);
     for (const pid of pids) expect(await isRunning(pid)).toBe(false);
   });
 
   it('kills an escaped child at the timeout too', async () => {
-    const r = await sb.exec('setsid -f sh -c "echo escaped=\\$\\$; exec sleep 1000"; sleep 1000', {
+    const r = await sb.exec(`setsid -f ${withHostPid('escaped', 'sleep 1000')}; sleep 1000`, {
       timeoutSec: 1,
     });
     expect(r.timedOut).toBe(true);

@@ -1,6 +1,7 @@
 // Finds and kills every process a sandbox started, including those that left the process group (setsid,
 // double fork). With a writable cgroup v1 `pids` hierarchy, each sandbox gets its own cgroup, which a process
 // cannot leave by forking; otherwise processes are found by a marker variable in their environment.
+import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdir, rmdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -10,8 +11,18 @@ export const SANDBOX_MARKER = 'REPOGYM_SANDBOX';
 /** A fork bomb stops here instead of taking the machine down. */
 const PIDS_MAX = 4096;
 
+// A pid namespace per command: when its first process exits the kernel kills and reaps every other one at
+// once. Killing a fork bomb process by process races its forks, and orphans left for a host pid 1 that does
+// not reap (as on our CI machines) stay zombies holding pids.
+const PID_NAMESPACE = ['unshare', '--pid', '--fork', '--kill-child'];
+let pidNamespaceWorks: boolean | undefined;
+function canUnsharePid(): boolean {
+  pidNamespaceWorks ??= spawnSync(PID_NAMESPACE[0]!, [...PID_NAMESPACE.slice(1), 'true']).status === 0;
+  return pidNamespaceWorks;
+}
+
 export interface Containment {
-  /** argv prefix that moves the command into the sandbox's cgroup before it runs (empty without cgroups). */
+  /** argv prefix that moves the command into the sandbox's cgroup and its own pid namespace, where available. */
   readonly enter: string[];
   /** Environment variables that mark the sandbox's processes. */
   readonly env: Record<string, string>;
@@ -81,7 +92,10 @@ export async function createContainment(id: string): Promise<Containment> {
   const list = () => [...new Set([...(cgroup ? cgroupPids(dir) : []), ...markedPids(id)])];
   return {
     // sh moves itself into the cgroup, then execs the command: every descendant is born inside.
-    enter: cgroup ? ['sh', '-c', 'echo $$ > "$0" && exec "$@"', path.join(dir, 'cgroup.procs')] : [],
+    enter: [
+      ...(cgroup ? ['sh', '-c', 'echo $$ > "$0" && exec "$@"', path.join(dir, 'cgroup.procs')] : []),
+      ...(canUnsharePid() ? PID_NAMESPACE : []),
+    ],
     env,
     killAll: () => killUntilEmpty(list),
     async dispose() {
