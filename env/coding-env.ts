@@ -3,10 +3,10 @@ import { readdir, stat } from 'node:fs/promises';
 import { z } from 'zod';
 import { loadDataset, type LoadOptions } from '../datasets/loader.ts';
 import type { Task } from '../datasets/types.ts';
-import { resolvedReward } from '../rewards/correctness.ts';
-import type { EpisodeSignals, RewardComponent } from '../rewards/types.ts';
+import type { EpisodeSignals, TaskFacts } from '../rewards/types.ts';
+import { resolveVariant, score, type Variant } from '../rewards/variants.ts';
 import { parseAction, type Action } from './actions.ts';
-import { diffStat } from './diff.ts';
+import { diffStat, filesOf, isTestPath } from './diff.ts';
 import { GitError } from './git.ts';
 import { grade, notRunGrade, runTaskTests, type Grade } from './grading.ts';
 import { capText, DEFAULT_MAX_OUTPUT_BYTES } from './sandbox/exec.ts';
@@ -27,8 +27,13 @@ export interface CodingEnvOptions {
   maxOutputBytes?: number;
   /** Sandbox backend; defaults to the local overlay/worktree sandbox. */
   sandbox?: (task: Task) => Promise<Sandbox>;
-  /** Terminal reward from recorded signals; SWE-bench resolution by default. */
-  reward?: RewardComponent;
+  /** Terminal reward: a reward variant (built-in name or definition) over the recorded signals; `swebench` by default. */
+  reward?: Variant | string;
+  /**
+   * Potential-based shaping (Ng, Harada & Russell 1999): each step adds γΦ(s′) − Φ(s), Φ = share of visible
+   * tests passing in the latest test run, 0 at the start and at the end. Off when absent.
+   */
+  shaping?: { gamma: number };
 }
 
 export class EnvStateError extends Error {
@@ -100,6 +105,9 @@ export class CodingEnv implements Env<unknown, Observation> {
   private invalidActions = 0;
   private lastDiffStat: DiffStat = EMPTY_STAT;
   private readonly maxSteps: number;
+  private readonly variant: Variant;
+  /** Φ of the current state for shaping. */
+  private potential = 0;
 
   constructor(private readonly opts: CodingEnvOptions = {}) {
     const checked = numericOptions.safeParse(opts);
@@ -109,6 +117,7 @@ export class CodingEnv implements Env<unknown, Observation> {
     }
     this.tasks = opts.tasks;
     this.maxSteps = opts.maxSteps ?? 50;
+    this.variant = resolveVariant(opts.reward ?? 'swebench');
   }
 
   private elapsedSec(): number {
@@ -173,6 +182,7 @@ export class CodingEnv implements Env<unknown, Observation> {
     this.stepIndex = 0;
     this.done = false;
     this.invalidActions = 0;
+    this.potential = 0;
     this.lastDiffStat = EMPTY_STAT;
     this.startedAt = performance.now();
     const observation: Observation = {
@@ -257,7 +267,16 @@ export class CodingEnv implements Env<unknown, Observation> {
     };
     const info: Info = { ...outcome.info, invalid_actions: this.invalidActions, elapsed_sec: elapsedSec };
     let reward = 0;
-    if (terminated) {
+    if (this.opts.shaping) {
+      const ranTests = outcome.tests !== undefined && (kind === 'run_tests' || kind === 'evaluate');
+      const next = this.done ? 0 : ranTests ? passShare(outcome.tests!) : this.potential;
+      const bonus = this.opts.shaping.gamma * next - this.potential;
+      info.shaping = { potential: next, bonus };
+      this.potential = next;
+      reward += bonus;
+    }
+    // A truncated episode is scored too: its signals have no grade, which gated variants score 0.
+    if (this.done) {
       const signals: EpisodeSignals = {
         grade: outcome.info?.grade as Grade | undefined,
         submitted: kind === 'submit',
@@ -265,11 +284,13 @@ export class CodingEnv implements Env<unknown, Observation> {
         steps: this.stepIndex,
         invalidActions: this.invalidActions,
         wallMs: Math.round(elapsedSec * 1000),
+        task: taskFacts(this.task!),
+        budgets: { maxSteps: this.maxSteps, wallSec: this.budgetSec() },
       };
-      const scored = (this.opts.reward ?? resolvedReward)(signals);
-      reward = scored.value;
+      const scored = score(this.variant, signals);
+      reward += scored.value;
       info.signals = signals;
-      info.reward_details = scored.details;
+      info.reward_details = scored;
     }
     if (this.done) info.episode = { steps: this.stepIndex, terminated, truncated };
     return { observation, reward, terminated, truncated, info };
@@ -470,6 +491,24 @@ export class CodingEnv implements Env<unknown, Observation> {
     this.done = true;
     await this.disposeSandbox();
   }
+}
+
+/** What scoring needs to know about the task, recorded with the episode. */
+export function taskFacts(task: Task): TaskFacts {
+  const goldSource = task.patch
+    .split(/^(?=diff --git )/m)
+    .filter((section) => !filesOf(section).some((f) => isTestPath(f)))
+    .join('');
+  return {
+    goldStat: task.patch ? diffStat(goldSource) : null,
+    hiddenTestFiles: filesOf(task.test_patch),
+    memoryMb: task.constraints.memory_mb ?? null,
+    benchmarkCmd: task.benchmark_cmd ?? null,
+  };
+}
+
+function passShare(tests: { status: string }[]): number {
+  return tests.length ? tests.filter((t) => t.status === 'passed').length / tests.length : 0;
 }
 
 export function countStatuses(tests: { status: string }[]): string {

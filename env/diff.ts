@@ -118,6 +118,11 @@ const RUNNER_CONFIG_PATTERNS = [
   /(^|\/)\.mocharc(\.[^/]+)?$/,
 ];
 
+/** Test-runner configuration files (pytest.ini, jest.config.*, .mocharc, …). */
+export function isRunnerConfigPath(file: string): boolean {
+  return RUNNER_CONFIG_PATTERNS.some((re) => re.test(file));
+}
+
 /** Test files and test-runner configuration: an agent's changes to them are dropped before grading. */
 export function isTestPath(file: string): boolean {
   // Python files follow pytest's rules; anything else (scripts, fixtures, data) node's and jest's.

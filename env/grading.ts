@@ -1,7 +1,10 @@
 // SWE-bench-exact grading. The agent's patch is applied to a *fresh* sandbox at the base commit (state the agent
 // left outside its diff cannot leak in), its changes to test files are dropped, the hidden test_patch is
 // applied, the task's test command runs, and the parsed results are compared with FAIL_TO_PASS/PASS_TO_PASS.
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { Task } from '../datasets/types.ts';
+import type { AnalysisSignals } from './analysis/index.ts';
 import { filesOf, isTestPath, splitDiff } from './diff.ts';
 import { parseTestReport } from './parsers/index.ts';
 import { capText } from './sandbox/exec.ts';
@@ -44,6 +47,20 @@ export interface Grade {
   output: string;
   telemetry: Telemetry | null;
   reason?: string;
+  /** Static analysis of the changed files, base vs patched (quality and security components). */
+  analysis?: AnalysisSignals;
+  /** The task's benchmark_cmd timed on base and patched trees, interleaved. */
+  benchmark?: BenchmarkResult;
+  /** Repository files the grading test run loaded (footprint: changed files no test exercises). */
+  coverage?: { loadedFiles: string[] };
+}
+
+export interface BenchmarkResult {
+  command: string;
+  baseMs: number[];
+  patchedMs: number[];
+  /** Set when a run failed or timed out; the times are then incomplete. */
+  error?: string;
 }
 
 const SHARED_CONFIG_FILE = /(^|\/)(pyproject\.toml|setup\.cfg)$/;
@@ -103,7 +120,7 @@ export type SandboxFactory = () => Promise<Sandbox>;
 export async function runTaskTests(
   sandbox: Sandbox,
   task: Task,
-  opts: { selection?: string[]; timeoutSec?: number } = {},
+  opts: { selection?: string[]; timeoutSec?: number; env?: Record<string, string> } = {},
 ) {
   // pytest can run a subset by node ID; other runners run everything and we filter the report.
   const selected = task.test_format === 'pytest' && opts.selection?.length;
@@ -123,6 +140,7 @@ export async function runTaskTests(
   const result = await sandbox.exec(command, {
     timeoutSec: Math.min(task.timeouts.test_sec, opts.timeoutSec ?? Infinity),
     maxOutputBytes: 32 * 1024 * 1024,
+    ...(opts.env ? { env: opts.env } : {}),
   });
   let report = result.output;
   if (reportFile) {
@@ -186,6 +204,82 @@ export function notRunGrade(task: Task, patch: string, testFilesReverted: string
   };
 }
 
+// Which repository files a test run loads: Node writes V8 coverage per process (NODE_V8_COVERAGE), and a
+// sitecustomize on PYTHONPATH lists each Python process's modules at exit. Kept inside the tree so any backend
+// can read it; grading removes it before anything else looks at the tree.
+const COVERAGE_DIR = '.repogym-coverage';
+const PYTHON_LOADED_HOOK = `import atexit, os, sys
+def _repogym_dump_loaded():
+    files = {getattr(m, "__file__", None) for m in list(sys.modules.values())}
+    with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "py-%d.txt" % os.getpid()), "w") as out:
+        out.write("\\n".join(sorted(f for f in files if isinstance(f, str))))
+atexit.register(_repogym_dump_loaded)
+`;
+
+async function prepareCoverage(sandbox: Sandbox): Promise<Record<string, string>> {
+  await sandbox.writeFile(`${COVERAGE_DIR}/sitecustomize.py`, PYTHON_LOADED_HOOK);
+  const dir = path.join(sandbox.root, COVERAGE_DIR);
+  return { NODE_V8_COVERAGE: dir, PYTHONPATH: dir };
+}
+
+async function collectCoverage(sandbox: Sandbox): Promise<string[]> {
+  const listing = await sandbox.exec(['ls', '-1', '--', COVERAGE_DIR]);
+  const loaded = new Set<string>();
+  for (const name of listing.exitCode === 0 ? listing.output.split('\n').filter(Boolean) : []) {
+    const text = await sandbox.readFile(`${COVERAGE_DIR}/${name}`).catch(() => '');
+    let files: string[] = [];
+    if (name.endsWith('.json')) {
+      try {
+        const urls = (JSON.parse(text) as { result?: { url?: string }[] }).result?.map((r) => r.url ?? '');
+        files = (urls ?? []).filter((u) => u.startsWith('file://')).map((u) => fileURLToPath(u));
+      } catch {
+        // a process killed while writing its coverage
+      }
+    } else if (name.startsWith('py-')) {
+      files = text.split('\n');
+    }
+    for (const file of files) {
+      const rel = path.relative(sandbox.root, file);
+      if (rel && !rel.startsWith('..') && !path.isAbsolute(rel) && !rel.startsWith(COVERAGE_DIR)) loaded.add(rel);
+    }
+  }
+  await sandbox.exec(['rm', '-rf', '--', COVERAGE_DIR]);
+  return [...loaded].sort();
+}
+
+const BENCHMARK_REPS = 3;
+
+/** Times the task's benchmark on base and patched trees, alternating (ABBA) so drift hits both alike. */
+async function measureBenchmark(task: Task, patched: Sandbox, base: Sandbox): Promise<BenchmarkResult> {
+  const command = task.benchmark_cmd!;
+  const result: BenchmarkResult = { command, baseMs: [], patchedMs: [] };
+  for (let rep = 0; rep < BENCHMARK_REPS; rep++) {
+    const order: ['base' | 'patched', Sandbox][] = [
+      ['base', base],
+      ['patched', patched],
+    ];
+    for (const [which, sandbox] of rep % 2 ? order.reverse() : order) {
+      const run = await sandbox.exec(command, { timeoutSec: task.timeouts.command_sec });
+      if (run.exitCode !== 0) {
+        result.error = `${which} run ${run.timedOut ? 'timed out' : `exited ${run.exitCode}`}: ${run.output.slice(-500)}`;
+        return result;
+      }
+      (which === 'base' ? result.baseMs : result.patchedMs).push(run.telemetry.wallMs);
+    }
+  }
+  return result;
+}
+
+async function benchmarkAgainstBase(task: Task, patched: Sandbox, makeSandbox: SandboxFactory) {
+  const base = await makeSandbox();
+  try {
+    if (task.setup_cmd) await base.exec(task.setup_cmd, { timeoutSec: task.timeouts.test_sec });
+    return await measureBenchmark(task, patched, base);
+  } finally {
+    await base.dispose();
+  }
+}
+
 export async function grade(task: Task, agentPatch: string, makeSandbox: SandboxFactory): Promise<Grade> {
   const hiddenTestFiles = new Set(filesOf(task.test_patch));
   const sections = splitDiff(agentPatch);
@@ -224,13 +318,16 @@ export async function grade(task: Task, agentPatch: string, makeSandbox: Sandbox
       }
       configReverted = await revertPytestConfigChanges(sandbox, changed);
     }
+    // Before the hidden tests go in, so base and patched trees differ only by the agent's patch.
+    const benchmark = task.benchmark_cmd ? await benchmarkAgainstBase(task, sandbox, makeSandbox) : undefined;
     if (task.test_patch) {
       const applied = await sandbox.exec(['git', 'apply', '--binary', '--whitespace=nowarn', '-'], {
         stdin: task.test_patch,
       });
       if (applied.exitCode !== 0) return { ...base, reason: `test_patch did not apply: ${applied.output}` };
     }
-    const run = await runTaskTests(sandbox, task);
+    const run = await runTaskTests(sandbox, task, { env: await prepareCoverage(sandbox) });
+    const loadedFiles = await collectCoverage(sandbox);
     const byName = new Map(run.tests.map((t) => [t.name, t]));
     const failToPass = split(task.FAIL_TO_PASS, byName, false);
     const passToPass = split(task.PASS_TO_PASS, byName, true);
@@ -276,6 +373,8 @@ export async function grade(task: Task, agentPatch: string, makeSandbox: Sandbox
       output: capText(run.output),
       telemetry: run.telemetry,
       reason,
+      ...(benchmark ? { benchmark } : {}),
+      coverage: { loadedFiles },
     };
   } catch (err) {
     return { ...base, reason: `harness error: ${(err as Error).message}` };

@@ -4,6 +4,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import YAML from 'yaml';
 import { z } from 'zod';
+import { BUILTIN_VARIANTS, resolveVariant, variantSchema, type Variant } from '../rewards/variants.ts';
 
 const policyId = z
   .string()
@@ -59,9 +60,43 @@ export const experimentConfigSchema = z.strictObject({
     .describe('each policy runs every (task, seed, epoch)'),
   reward: z
     .strictObject({
-      primary: z.literal('swebench').default('swebench'),
+      primary: z
+        .string()
+        .default('swebench')
+        .describe('the variant the env returns as reward (what a learner optimises): built in or from `variants`'),
+      variants: z
+        .array(
+          z.union([
+            z.enum(Object.keys(BUILTIN_VARIANTS) as [string, ...string[]]),
+            variantSchema.describe('{name, gate?, weights}: see docs/rewards.md'),
+          ]),
+        )
+        .default([])
+        .describe('more variants scored on every episode for comparison'),
+      shaping: z
+        .strictObject({ gamma: z.number().gt(0).max(1).default(1) })
+        .optional()
+        .describe('potential-based shaping from visible tests (off when absent)'),
     })
-    .default({ primary: 'swebench' }),
+    .superRefine((reward, ctx) => {
+      const names = reward.variants.map((v) => (typeof v === 'string' ? v : v.name));
+      const duplicate = names.find((n, i) => names.indexOf(n) !== i);
+      if (duplicate) ctx.addIssue({ code: 'custom', path: ['variants'], message: `"${duplicate}" is listed twice` });
+      reward.variants.forEach((v, i) => {
+        if (typeof v !== 'string' && v.name in BUILTIN_VARIANTS) {
+          const message = `"${v.name}" is a built-in variant; give yours another name`;
+          ctx.addIssue({ code: 'custom', path: ['variants', i, 'name'], message });
+        }
+      });
+      if (!(reward.primary in BUILTIN_VARIANTS) && !names.includes(reward.primary)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['primary'],
+          message: `"${reward.primary}" is neither built in (${Object.keys(BUILTIN_VARIANTS).join(', ')}) nor defined in variants`,
+        });
+      }
+    })
+    .default({ primary: 'swebench', variants: [] }),
   epochs: z.number().int().positive().max(10_000).default(1),
   seeds: z
     .number()
@@ -145,6 +180,13 @@ export async function loadConfig(file: string): Promise<ExperimentConfig> {
   for (const policy of config.policies)
     if (policy.name === 'replay') policy.actions = relative(policy.actions);
   return config;
+}
+
+/** The run's variants, primary first: the primary is the env's reward, all of them are stored per episode. */
+export function rewardVariants(config: ExperimentConfig): Variant[] {
+  const listed = config.reward.variants.map((v) => resolveVariant(v));
+  const primary = listed.find((v) => v.name === config.reward.primary) ?? resolveVariant(config.reward.primary);
+  return [primary, ...listed.filter((v) => v.name !== primary.name)];
 }
 
 export const experimentJsonSchema = z.toJSONSchema(experimentConfigSchema, { io: 'input' });

@@ -14,12 +14,14 @@ import { processAlive } from '../env/sandbox/containment.ts';
 import { createLocalSandbox, sweepStaleSandboxes } from '../env/sandbox/local.ts';
 import { baselinePolicy } from '../policies/baselines.ts';
 import type { Policy } from '../policies/types.ts';
-import { ConfigError, configIdentity, policyLabel, type ExperimentConfig } from './config.ts';
+import type { EpisodeSignals } from '../rewards/types.ts';
+import { score, type Variant } from '../rewards/variants.ts';
+import { ConfigError, configIdentity, policyLabel, rewardVariants, type ExperimentConfig } from './config.ts';
 import { runEpisode, type StepRecord } from './episode.ts';
 import { exportArrow } from './export.ts';
 import { writeReport } from './report.ts';
 import { runStatistics, type RunStatistics } from './summary.ts';
-import { episodeKey, RunStore, type EpisodeRecord, type StepRow } from './store.ts';
+import { episodeKey, RunStore, type EpisodeRecord, type ScoredVariant, type StepRow } from './store.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -88,7 +90,7 @@ function selectTasks(tasks: Task[], dataset: ExperimentConfig['dataset']): Task[
  * One runner per output dir: two would both run every episode and overwrite each other's rows. A lock left by a
  * process that died is taken over.
  */
-async function lockRunDir(outDir: string): Promise<() => Promise<void>> {
+export async function lockRunDir(outDir: string): Promise<() => Promise<void>> {
   const lock = path.join(outDir, 'run.lock');
   for (;;) {
     try {
@@ -166,6 +168,7 @@ export async function runExperiment(config: ExperimentConfig, opts: RunOptions =
     ),
   );
   const experimentId = `${config.name}-${configHash.slice(0, 12)}`;
+  const variants = rewardVariants(config);
   const releaseLock = await lockRunDir(outDir);
   const store = new RunStore(path.join(outDir, 'runs.sqlite'));
   try {
@@ -227,8 +230,8 @@ export async function runExperiment(config: ExperimentConfig, opts: RunOptions =
     opts.onStart?.({ ...progress });
     await mapLimit(todo, config.concurrency, async (item) => {
       if (opts.signal?.aborted) return;
-      const record = await runWithRetries(config, item, experimentId);
-      store.recordEpisode(record.episode, record.steps);
+      const record = await runWithRetries(config, variants, item, experimentId);
+      store.recordEpisode(record.episode, record.steps, record.scores);
       progress.done++;
       if (record.episode.resolved) progress.resolved++;
       if (record.episode.failure_class === 'infra') progress.infra++;
@@ -259,14 +262,17 @@ export async function runExperiment(config: ExperimentConfig, opts: RunOptions =
 
 async function runWithRetries(
   config: ExperimentConfig,
+  variants: Variant[],
   item: PlannedEpisode,
   experimentId: string,
-): Promise<{ episode: EpisodeRecord; steps: StepRow[] }> {
+): Promise<{ episode: EpisodeRecord; steps: StepRow[]; scores: ScoredVariant[] }> {
   const startedAt = new Date().toISOString();
   for (let attempt = 1; ; attempt++) {
     const steps: StepRecord[] = [];
     const env = new CodingEnv({
       tasks: [item.task],
+      reward: variants[0],
+      ...(config.reward.shaping ? { shaping: config.reward.shaping } : {}),
       maxSteps: config.budgets.max_steps,
       wallClockSec: config.budgets.wall_sec,
       sandbox: (task) =>
@@ -297,7 +303,9 @@ async function runWithRetries(
       const infra = grade?.failureClass === 'infra';
       if (infra && attempt <= config.retries) continue;
       const last = steps.at(-1);
+      const signals = last?.info.signals as EpisodeSignals | undefined;
       return {
+        scores: signals ? variants.map((v) => ({ definition: v, score: score(v, signals) })) : [],
         episode: {
           ...base,
           outcome: result.outcome,
@@ -346,6 +354,7 @@ async function runWithRetries(
           finished_at: new Date().toISOString(),
         },
         steps: [],
+        scores: [],
       };
     } finally {
       await env.close();

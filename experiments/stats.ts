@@ -101,3 +101,27 @@ function erfc(x: number): number {
     );
   return x >= 0 ? y : 2 - y;
 }
+
+/**
+ * Kendall's τ-b between two paired lists: agreement of their orderings, corrected for ties (many reward values
+ * tie at 0 or 1). NaN when either list is constant. O(n²), fine for the episode counts of a run.
+ */
+export function kendallTauB(xs: number[], ys: number[]): number {
+  let concordant = 0;
+  let discordant = 0;
+  let tiesX = 0;
+  let tiesY = 0;
+  for (let i = 0; i < xs.length; i++) {
+    for (let j = i + 1; j < xs.length; j++) {
+      const dx = Math.sign(xs[i]! - xs[j]!);
+      const dy = Math.sign(ys[i]! - ys[j]!);
+      if (dx === 0 && dy === 0) continue;
+      if (dx === 0) tiesX++;
+      else if (dy === 0) tiesY++;
+      else if (dx === dy) concordant++;
+      else discordant++;
+    }
+  }
+  const denominator = Math.sqrt((concordant + discordant + tiesX) * (concordant + discordant + tiesY));
+  return denominator === 0 ? NaN : (concordant - discordant) / denominator;
+}

@@ -3,8 +3,10 @@
 // (experiment, task, seed, epoch, policy) makes a resumed run unable to duplicate one. Schema: docs/store.md.
 import Database from 'better-sqlite3';
 import type { Observation } from '../env/types.ts';
+import type { Score } from '../rewards/variants.ts';
 
-export const SCHEMA_VERSION = 1;
+/** 2 added the rewards and reward_components tables (created on open; older runs are upgraded in place). */
+export const SCHEMA_VERSION = 2;
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -63,6 +65,24 @@ CREATE TABLE IF NOT EXISTS steps (
   diff_removed INTEGER NOT NULL,
   reward REAL NOT NULL,
   PRIMARY KEY (episode_id, step)
+);
+CREATE TABLE IF NOT EXISTS reward_components (
+  episode_id TEXT NOT NULL REFERENCES episodes(id),
+  component TEXT NOT NULL,
+  value REAL NOT NULL,
+  details_json TEXT,
+  PRIMARY KEY (episode_id, component)
+);
+CREATE TABLE IF NOT EXISTS rewards (
+  episode_id TEXT NOT NULL REFERENCES episodes(id),
+  variant TEXT NOT NULL,
+  value REAL NOT NULL,
+  gates_json TEXT NOT NULL,
+  flags_json TEXT NOT NULL,
+  variant_json TEXT NOT NULL,
+  source TEXT NOT NULL,
+  scored_at TEXT NOT NULL,
+  PRIMARY KEY (episode_id, variant)
 );
 `;
 
@@ -136,6 +156,11 @@ export interface StoredStep {
   reward: number;
 }
 
+export interface ScoredVariant {
+  definition: unknown;
+  score: Score;
+}
+
 export const episodeKey = (k: EpisodeKey) => `${k.task_id}\u0000${k.seed}\u0000${k.epoch}\u0000${k.policy}`;
 
 export class RunStore {
@@ -148,8 +173,49 @@ export class RunStore {
     this.db.pragma('foreign_keys = ON');
     this.db.exec(SCHEMA);
     this.db
-      .prepare('INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)')
+      .prepare('INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)')
       .run('schema_version', String(SCHEMA_VERSION));
+  }
+
+  /**
+   * Writes one episode's component values and one row per variant score, replacing earlier rows of the same
+   * variants (a re-score). `source` says whether the scores were computed live or re-scored offline.
+   */
+  recordScores(episodeId: string, scores: ScoredVariant[], source: 'live' | 'rescore'): void {
+    if (scores.length === 0) return;
+    const scoredAt = new Date().toISOString();
+    const write = this.db.transaction(() => {
+      const component = this.db.prepare(
+        'INSERT OR REPLACE INTO reward_components VALUES (@episode_id, @component, @value, @details_json)',
+      );
+      const first = scores[0]!.score;
+      for (const [name, value] of Object.entries(first.components)) {
+        const details = first.details[name as keyof Score['details']];
+        component.run({
+          episode_id: episodeId,
+          component: name,
+          value,
+          details_json: details ? JSON.stringify(details) : null,
+        });
+      }
+      const reward = this.db.prepare(
+        `INSERT OR REPLACE INTO rewards VALUES (@episode_id, @variant, @value, @gates_json, @flags_json,
+          @variant_json, @source, @scored_at)`,
+      );
+      for (const { definition, score } of scores) {
+        reward.run({
+          episode_id: episodeId,
+          variant: score.variant,
+          value: score.value,
+          gates_json: JSON.stringify(score.gates),
+          flags_json: JSON.stringify({ flags: score.flags, evidence: score.hackEvidence }),
+          variant_json: JSON.stringify(definition),
+          source,
+          scored_at: scoredAt,
+        });
+      }
+    });
+    write();
   }
 
   experiment(id: string): ExperimentRow | undefined {
@@ -176,7 +242,7 @@ export class RunStore {
   }
 
   /** Writes an episode with all its steps atomically, replacing an earlier infra-failed attempt of the same key. */
-  recordEpisode(episode: EpisodeRecord, steps: StepRow[]): void {
+  recordEpisode(episode: EpisodeRecord, steps: StepRow[], scores: ScoredVariant[] = []): void {
     const write = this.db.transaction(() => {
       const previous = this.db
         .prepare(
@@ -185,7 +251,9 @@ export class RunStore {
         .get(episode.experiment_id, episode.task_id, episode.seed, episode.epoch, episode.policy) as
         { id: string } | undefined;
       if (previous) {
-        this.db.prepare('DELETE FROM steps WHERE episode_id = ?').run(previous.id);
+        for (const table of ['steps', 'reward_components', 'rewards']) {
+          this.db.prepare(`DELETE FROM ${table} WHERE episode_id = ?`).run(previous.id);
+        }
         this.db.prepare('DELETE FROM episodes WHERE id = ?').run(previous.id);
       }
       this.db
@@ -206,6 +274,7 @@ export class RunStore {
           @diff_removed, @reward)`,
       );
       for (const s of steps) insertStep.run(stepValues(episode.id, s));
+      this.recordScores(episode.id, scores, 'live');
     });
     write();
   }

@@ -1,2 +1,14 @@
-export type { EpisodeSignals, RewardComponent, RewardValue } from './types.ts';
-export { resolvedReward } from './correctness.ts';
+export type { Budgets, EpisodeSignals, RewardComponent, RewardValue, TaskFacts, Usage } from './types.ts';
+export { COMPONENT_NAMES, COMPONENTS, introducedFindings, type ComponentName } from './components.ts';
+export { detectHacks, type HackFlag, type HackReport } from './hacks.ts';
+export {
+  BUILTIN_VARIANTS,
+  GATES,
+  gatesOf,
+  resolveVariant,
+  score,
+  variantSchema,
+  type Gate,
+  type Score,
+  type Variant,
+} from './variants.ts';

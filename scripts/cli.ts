@@ -14,6 +14,7 @@ import { exportArrow } from '../experiments/export.ts';
 import { writeReport } from '../experiments/report.ts';
 import { runExperiment } from '../experiments/runner.ts';
 import { formatStatistics } from '../experiments/summary.ts';
+import { compareVariants, formatComparison, readVariantsFile, rescoreRun } from '../experiments/rescore.ts';
 import { renderTrajectory } from '../experiments/trajectory.ts';
 import { baselinePolicy } from '../policies/baselines.ts';
 import { formatGrade, formatReset, formatStep } from './format.ts';
@@ -300,6 +301,45 @@ export async function main(args: string[]): Promise<number> {
           }),
         ),
     )
+    .command('rewards', 'score stored episodes under reward variants, offline', (y) =>
+      y
+        .command(
+          'rescore <run>',
+          'score every episode of a run under more variants from its recorded signals (no sandbox runs)',
+          (y2) =>
+            y2
+              .positional('run', { type: 'string', demandOption: true, describe: 'run directory' })
+              .option('variants', {
+                type: 'string',
+                demandOption: true,
+                describe: "comma-separated names: built in, in the run's config, or in --variants-file",
+              })
+              .option('variants-file', { type: 'string', describe: 'YAML/JSON list of variant definitions' }),
+          (argv) => set(rescoreCommand(argv.run, argv.variants, argv['variants-file'])),
+        )
+        .command(
+          'compare <run>',
+          'per-variant means with intervals, Kendall τ between variants, and the episodes they disagree on',
+          (y2) =>
+            y2
+              .positional('run', { type: 'string', demandOption: true, describe: 'run directory' })
+              .option('variants', { type: 'string', describe: 'comma-separated; default: every scored variant' })
+              .option('top', { type: 'number', default: 10, describe: 'disagreeing episodes to list' })
+              .option('json', { type: 'boolean', default: false }),
+          (argv) =>
+            set(
+              Promise.resolve().then(() => {
+                const comparison = compareVariants(argv.run, {
+                  ...(argv.variants ? { variants: splitList(argv.variants) } : {}),
+                  top: argv.top,
+                });
+                console.log(argv.json ? JSON.stringify(comparison) : formatComparison(comparison));
+                return 0;
+              }),
+            ),
+        )
+        .demandCommand(1, 'name a rewards command: rescore, compare'),
+    )
     .command('datasets', 'list and validate datasets', (y) =>
       y
         .command(
@@ -349,6 +389,25 @@ export async function main(args: string[]): Promise<number> {
 }
 
 class UsageError extends Error {}
+
+const splitList = (text: string) =>
+  text
+    .split(',')
+    .map((x) => x.trim())
+    .filter(Boolean);
+
+async function rescoreCommand(run: string, variants: string, variantsFile?: string): Promise<number> {
+  const extra = variantsFile ? await readVariantsFile(variantsFile) : [];
+  const names = splitList(variants);
+  if (names.length === 0) throw new UsageError('--variants names no variant');
+  const summary = await rescoreRun(run, names, extra);
+  const replaced = summary.replaced.length ? ` (replaced earlier rows of ${summary.replaced.join(', ')})` : '';
+  console.log(
+    `scored ${summary.episodes} episodes under ${summary.variants.join(', ')}${replaced}; ` +
+      `${summary.skipped} without recorded signals skipped`,
+  );
+  return 0;
+}
 
 main(hideBin(process.argv)).then(
   (code) => process.exit(code),
