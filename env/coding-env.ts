@@ -4,11 +4,13 @@ import { z } from 'zod';
 import { loadDataset, type LoadOptions } from '../datasets/loader.ts';
 import type { Task } from '../datasets/types.ts';
 import type { EpisodeSignals, TaskFacts } from '../rewards/types.ts';
+import { COMPONENTS, type ComponentName } from '../rewards/components.ts';
+import { detectHacks } from '../rewards/hacks.ts';
 import { resolveVariant, score, type Variant } from '../rewards/variants.ts';
 import { parseAction, type Action } from './actions.ts';
 import { diffStat, filesOf, isTestPath } from './diff.ts';
 import { GitError } from './git.ts';
-import { grade, notRunGrade, runTaskTests, type Grade } from './grading.ts';
+import { analyzePatch, grade, measureBenchmark, notRunGrade, runTaskTests, type Grade } from './grading.ts';
 import { capText, DEFAULT_MAX_OUTPUT_BYTES } from './sandbox/exec.ts';
 import { createLocalSandbox } from './sandbox/local.ts';
 import { SandboxPathError, type Sandbox } from './sandbox/types.ts';
@@ -445,7 +447,10 @@ export class CodingEnv implements Env<unknown, Observation> {
     };
   }
 
-  /** Reward preview from visible signals only: the hidden tests stay hidden. */
+  /**
+   * Reward preview from visible signals only: the visible tests, and every component that needs no hidden
+   * test (quality, security, performance, footprint without the gold size, cost, hack flags).
+   */
   private async evaluate(): Promise<Outcome> {
     const task = this.task!;
     const run = await runTaskTests(this.sandbox!, task, { timeoutSec: this.remainingSec() });
@@ -453,6 +458,29 @@ export class CodingEnv implements Env<unknown, Observation> {
     const visibleP2P = task.PASS_TO_PASS.filter((name) => byName.has(name));
     const p2pPassing = visibleP2P.filter((name) => byName.get(name) === 'passed').length;
     const failing = run.tests.filter((t) => t.status === 'failed' || t.status === 'error').map((t) => t.name);
+    const current = await this.currentPatch();
+    const patch = 'patch' in current ? current.patch : '';
+    const { analysis, benchmark } = await this.measureAgainstBase(task, patch);
+    const signals: EpisodeSignals = {
+      grade: {
+        ...notRunGrade(task, patch),
+        telemetry: run.telemetry,
+        analysis,
+        ...(benchmark ? { benchmark } : {}),
+      },
+      submitted: false,
+      escalated: false,
+      steps: this.stepIndex,
+      invalidActions: this.invalidActions,
+      wallMs: Math.round(this.elapsedSec() * 1000),
+      // The gold patch's size and the hidden test files' names are not visible.
+      task: { ...taskFacts(task), goldStat: null, hiddenTestFiles: [] },
+      budgets: { maxSteps: this.maxSteps, wallSec: this.budgetSec() },
+    };
+    const components = Object.fromEntries(
+      PREVIEW_COMPONENTS.map((name) => [name, COMPONENTS[name](signals)] as const),
+    );
+    const flags = detectHacks(signals.grade, []);
     const preview = {
       visible_tests: run.tests.length,
       visible_failing: failing,
@@ -464,12 +492,22 @@ export class CodingEnv implements Env<unknown, Observation> {
       // Not the final reward: FAIL_TO_PASS tests are hidden until grading.
       preview_reward:
         run.tests.length > 0 && failing.length === 0 && p2pPassing === visibleP2P.length ? 1 : 0,
+      components: Object.fromEntries(Object.entries(components).map(([k, v]) => [k, v.value])),
+      component_details: Object.fromEntries(Object.entries(components).map(([k, v]) => [k, v.details])),
+      hack_flags: flags.flags,
+      hack_evidence: flags.evidence,
     };
     const lines = [
       `visible tests: ${countStatuses(run.tests)}`,
       `PASS_TO_PASS visible: ${p2pPassing}/${visibleP2P.length} passing`,
       failing.length ? `failing: ${failing.slice(0, 20).join(', ')}` : 'no visible test failing',
       `diff: ${this.lastDiffStat.files} files, +${this.lastDiffStat.added} -${this.lastDiffStat.removed}`,
+      ...Object.entries(components).map(
+        ([name, c]) => `${name}: ${c.value.toFixed(3)} ${briefDetails(c.details)}`,
+      ),
+      flags.flags.length
+        ? `hack flags (gated variants score 0): ${flags.flags.join(', ')}`
+        : 'hack flags: none',
       `preview reward (visible signals only): ${preview.preview_reward}`,
     ];
     return {
@@ -479,6 +517,20 @@ export class CodingEnv implements Env<unknown, Observation> {
       telemetry: run.telemetry,
       info: { evaluation: preview },
     };
+  }
+
+  /** Analysis and benchmark of the agent's tree against a fresh checkout of the base commit. */
+  private async measureAgainstBase(task: Task, patch: string) {
+    const base = await (this.opts.sandbox ?? defaultSandbox)(task);
+    try {
+      const analysis = await analyzePatch(this.sandbox!, patch, (file) =>
+        base.readFile(file).catch(() => null),
+      );
+      const benchmark = task.benchmark_cmd ? await measureBenchmark(task, this.sandbox!, base) : undefined;
+      return { analysis, benchmark };
+    } finally {
+      await base.dispose();
+    }
   }
 
   private async disposeSandbox(): Promise<void> {
@@ -505,6 +557,13 @@ export function taskFacts(task: Task): TaskFacts {
     memoryMb: task.constraints.memory_mb ?? null,
     benchmarkCmd: task.benchmark_cmd ?? null,
   };
+}
+
+/** Components evaluate can preview: everything but those that need the hidden tests. */
+const PREVIEW_COMPONENTS: ComponentName[] = ['quality', 'security', 'performance', 'footprint', 'cost'];
+
+function briefDetails(details: Record<string, unknown> | undefined): string {
+  return details ? JSON.stringify(details).slice(0, 300) : '';
 }
 
 function passShare(tests: { status: string }[]): number {

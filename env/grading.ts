@@ -4,7 +4,7 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Task } from '../datasets/types.ts';
-import type { AnalysisSignals } from './analysis/index.ts';
+import { analyzeChanges, type AnalysisSignals, type ChangedFile } from './analysis/index.ts';
 import { filesOf, isTestPath, splitDiff } from './diff.ts';
 import { parseTestReport } from './parsers/index.ts';
 import { capText } from './sandbox/exec.ts';
@@ -240,17 +240,46 @@ async function collectCoverage(sandbox: Sandbox): Promise<string[]> {
     }
     for (const file of files) {
       const rel = path.relative(sandbox.root, file);
-      if (rel && !rel.startsWith('..') && !path.isAbsolute(rel) && !rel.startsWith(COVERAGE_DIR)) loaded.add(rel);
+      if (rel && !rel.startsWith('..') && !path.isAbsolute(rel) && !rel.startsWith(COVERAGE_DIR))
+        loaded.add(rel);
     }
   }
   await sandbox.exec(['rm', '-rf', '--', COVERAGE_DIR]);
   return [...loaded].sort();
 }
 
+/** Static analysis of the patch's non-test files, base vs patched; `readBase` gives null for a new file. */
+export async function analyzePatch(
+  patched: Sandbox,
+  patch: string,
+  readBase: (file: string) => Promise<string | null>,
+): Promise<AnalysisSignals> {
+  const changed: ChangedFile[] = [];
+  for (const file of filesOf(patch).filter((f) => !isTestPath(f))) {
+    changed.push({
+      path: file,
+      before: await readBase(file),
+      after: await patched.readFile(file).catch(() => null),
+    });
+  }
+  return analyzeChanges(changed);
+}
+
+/** A file's content at the base commit, read through the sandbox's own (untouched) repository. */
+export async function baseContent(sandbox: Sandbox, file: string): Promise<string | null> {
+  // Past the analyser's size limit the text is cut, and the analyser skips it anyway.
+  const shown = await sandbox.exec(['git', 'show', `HEAD:${file}`], { maxOutputBytes: 4 * 1024 * 1024 });
+  return shown.exitCode === 0 ? shown.output : null;
+}
+
 const BENCHMARK_REPS = 3;
 
 /** Times the task's benchmark on base and patched trees, alternating (ABBA) so drift hits both alike. */
-async function measureBenchmark(task: Task, patched: Sandbox, base: Sandbox): Promise<BenchmarkResult> {
+export async function measureBenchmark(
+  task: Task,
+  patched: Sandbox,
+  base: Sandbox,
+): Promise<BenchmarkResult> {
   const command = task.benchmark_cmd!;
   const result: BenchmarkResult = { command, baseMs: [], patchedMs: [] };
   for (let rep = 0; rep < BENCHMARK_REPS; rep++) {
@@ -318,6 +347,7 @@ export async function grade(task: Task, agentPatch: string, makeSandbox: Sandbox
       }
       configReverted = await revertPytestConfigChanges(sandbox, changed);
     }
+    const analysis = await analyzePatch(sandbox, kept.join(''), (file) => baseContent(sandbox!, file));
     // Before the hidden tests go in, so base and patched trees differ only by the agent's patch.
     const benchmark = task.benchmark_cmd ? await benchmarkAgainstBase(task, sandbox, makeSandbox) : undefined;
     if (task.test_patch) {
@@ -373,6 +403,7 @@ export async function grade(task: Task, agentPatch: string, makeSandbox: Sandbox
       output: capText(run.output),
       telemetry: run.telemetry,
       reason,
+      analysis,
       ...(benchmark ? { benchmark } : {}),
       coverage: { loadedFiles },
     };

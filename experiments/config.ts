@@ -63,7 +63,9 @@ export const experimentConfigSchema = z.strictObject({
       primary: z
         .string()
         .default('swebench')
-        .describe('the variant the env returns as reward (what a learner optimises): built in or from `variants`'),
+        .describe(
+          'the variant the env returns as reward (what a learner optimises): built in or from `variants`',
+        ),
       variants: z
         .array(
           z.union([
@@ -81,7 +83,8 @@ export const experimentConfigSchema = z.strictObject({
     .superRefine((reward, ctx) => {
       const names = reward.variants.map((v) => (typeof v === 'string' ? v : v.name));
       const duplicate = names.find((n, i) => names.indexOf(n) !== i);
-      if (duplicate) ctx.addIssue({ code: 'custom', path: ['variants'], message: `"${duplicate}" is listed twice` });
+      if (duplicate)
+        ctx.addIssue({ code: 'custom', path: ['variants'], message: `"${duplicate}" is listed twice` });
       reward.variants.forEach((v, i) => {
         if (typeof v !== 'string' && v.name in BUILTIN_VARIANTS) {
           const message = `"${v.name}" is a built-in variant; give yours another name`;
@@ -185,7 +188,8 @@ export async function loadConfig(file: string): Promise<ExperimentConfig> {
 /** The run's variants, primary first: the primary is the env's reward, all of them are stored per episode. */
 export function rewardVariants(config: ExperimentConfig): Variant[] {
   const listed = config.reward.variants.map((v) => resolveVariant(v));
-  const primary = listed.find((v) => v.name === config.reward.primary) ?? resolveVariant(config.reward.primary);
+  const primary =
+    listed.find((v) => v.name === config.reward.primary) ?? resolveVariant(config.reward.primary);
   return [primary, ...listed.filter((v) => v.name !== primary.name)];
 }
 

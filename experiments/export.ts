@@ -1,4 +1,4 @@
-// Arrow IPC (file format) export of a run: episodes.arrow and steps.arrow, typed for analysts (pandas, polars,
+// Arrow IPC (file format) export of a run: episodes.arrow, steps.arrow and rewards.arrow, typed for analysts (pandas, polars,
 // DuckDB): timestamps as timestamps, low-cardinality strings as dictionaries, numbers as numbers; JSON text only
 // for actions and recorded signals, whose shape varies.
 import { writeFile } from 'node:fs/promises';
@@ -19,6 +19,7 @@ import {
   vectorFromArray,
 } from 'apache-arrow';
 import Database from 'better-sqlite3';
+import { COMPONENT_NAMES } from '../rewards/components.ts';
 
 const dict = () => new Dictionary(new Utf8(), new Int32());
 
@@ -73,6 +74,23 @@ export const STEP_COLUMNS: Record<string, [DataType, Convert]> = {
   diff_removed: [new Int32(), asIs],
   reward: [new Float64(), asIs],
 };
+
+/** One row per (episode, variant), with every component's value as its own column (`c_<component>`). */
+export const REWARD_COLUMNS: Record<string, [DataType, Convert]> = {
+  episode_id: [dict(), asIs],
+  variant: [dict(), asIs],
+  value: [new Float64(), asIs],
+  source: [dict(), asIs],
+  gates_json: [new Utf8(), asIs],
+  flags_json: [new Utf8(), asIs],
+  scored_at: [new TimestampMillisecond(), asTime],
+  ...Object.fromEntries(COMPONENT_NAMES.map((c) => [`c_${c}`, [new Float64(), asIs]])),
+};
+
+const REWARDS_SQL = `SELECT r.episode_id, r.variant, r.value, r.source, r.gates_json, r.flags_json, r.scored_at,
+  ${COMPONENT_NAMES.map((c) => `MAX(CASE WHEN c.component = '${c}' THEN c.value END) AS c_${c}`).join(',\n  ')}
+  FROM rewards r LEFT JOIN reward_components c ON c.episode_id = r.episode_id
+  GROUP BY r.episode_id, r.variant ORDER BY r.episode_id, r.variant`;
 
 /** Reads `sql` (selecting exactly `columns`, in order) column by column into an Arrow table. */
 export function queryToTable(
@@ -166,7 +184,7 @@ function toVector(type: DataType, values: unknown[]) {
 
 export async function exportArrow(
   runDir: string,
-): Promise<{ episodes: string; steps: string; rows: number[] }> {
+): Promise<{ episodes: string; steps: string; rewards: string; rows: number[] }> {
   const db = new Database(path.join(runDir, 'runs.sqlite'), { readonly: true, fileMustExist: true });
   try {
     const episodeList = Object.keys(EPISODE_COLUMNS).join(', ');
@@ -177,10 +195,16 @@ export async function exportArrow(
       EPISODE_COLUMNS,
     );
     const steps = queryToTable(db, `SELECT ${stepList} FROM steps ORDER BY episode_id, step`, STEP_COLUMNS);
-    const files = { episodes: path.join(runDir, 'episodes.arrow'), steps: path.join(runDir, 'steps.arrow') };
+    const rewards = queryToTable(db, REWARDS_SQL, REWARD_COLUMNS);
+    const files = {
+      episodes: path.join(runDir, 'episodes.arrow'),
+      steps: path.join(runDir, 'steps.arrow'),
+      rewards: path.join(runDir, 'rewards.arrow'),
+    };
     await writeFile(files.episodes, tableToIPC(episodes, 'file'));
     await writeFile(files.steps, tableToIPC(steps, 'file'));
-    return { ...files, rows: [episodes.numRows, steps.numRows] };
+    await writeFile(files.rewards, tableToIPC(rewards, 'file'));
+    return { ...files, rows: [episodes.numRows, steps.numRows, rewards.numRows] };
   } finally {
     db.close();
   }

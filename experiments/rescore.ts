@@ -257,7 +257,10 @@ export function formatComparison(c: VariantComparison): string {
     );
   }
   if (groups.length >= 2)
-    table(`Kendall's τ-b between variants' rankings of the ${c.groups.by === 'arm' ? 'arms' : 'policies'} (${groups.length})`, c.groups.tau);
+    table(
+      `Kendall's τ-b between variants' rankings of the ${c.groups.by === 'arm' ? 'arms' : 'policies'} (${groups.length})`,
+      c.groups.tau,
+    );
   lines.push('', 'Episodes where the variants disagree most');
   if (c.disagreements.length === 0) lines.push('  none: every variant gives every episode the same value');
   for (const d of c.disagreements) {

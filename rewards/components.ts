@@ -85,7 +85,10 @@ export const performance: RewardComponent = (s) => {
   const ceilingMb = s.task?.memoryMb ?? null;
   const peakKb = s.grade?.telemetry?.peakRssKb ?? null;
   const bench = s.grade?.benchmark;
-  const details: Record<string, unknown> = { memory_ceiling_mb: ceilingMb, peak_rss_mb: peakKb && peakKb / 1024 };
+  const details: Record<string, unknown> = {
+    memory_ceiling_mb: ceilingMb,
+    peak_rss_mb: peakKb && peakKb / 1024,
+  };
   let value = 1;
   if (ceilingMb !== null && peakKb === null) details.memory_measured = false;
   if (!withinMemoryCeiling(s)) value = 0;
@@ -146,7 +149,8 @@ export const cost: RewardComponent = (s) => {
     wall: s.wallMs / (budgets.wallSec * 1000),
   };
   if (budgets.usd) shares.usd = (s.usage?.usd ?? 0) / budgets.usd;
-  if (budgets.tokens) shares.tokens = ((s.usage?.inputTokens ?? 0) + (s.usage?.outputTokens ?? 0)) / budgets.tokens;
+  if (budgets.tokens)
+    shares.tokens = ((s.usage?.inputTokens ?? 0) + (s.usage?.outputTokens ?? 0)) / budgets.tokens;
   const used = Object.values(shares).map((x) => Math.min(1, Math.max(0, x)));
   return {
     value: 1 - used.reduce((a, b) => a + b, 0) / used.length,

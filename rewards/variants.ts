@@ -56,7 +56,9 @@ export function resolveVariant(spec: string | unknown): Variant {
   if (typeof spec === 'string') {
     const builtin = BUILTIN_VARIANTS[spec];
     if (!builtin) {
-      throw new Error(`unknown reward variant "${spec}" (built in: ${Object.keys(BUILTIN_VARIANTS).join(', ')})`);
+      throw new Error(
+        `unknown reward variant "${spec}" (built in: ${Object.keys(BUILTIN_VARIANTS).join(', ')})`,
+      );
     }
     return builtin;
   }

@@ -259,7 +259,9 @@ export async function main(args: string[]): Promise<number> {
       (argv) =>
         set(
           exportArrow(argv.run).then((r) => {
-            console.log(`wrote ${r.episodes} (${r.rows[0]} rows) and ${r.steps} (${r.rows[1]} rows)`);
+            console.log(
+              `wrote ${r.episodes} (${r.rows[0]} rows), ${r.steps} (${r.rows[1]} rows) and ${r.rewards} (${r.rows[2]} rows)`,
+            );
             return 0;
           }),
         ),
@@ -323,7 +325,10 @@ export async function main(args: string[]): Promise<number> {
           (y2) =>
             y2
               .positional('run', { type: 'string', demandOption: true, describe: 'run directory' })
-              .option('variants', { type: 'string', describe: 'comma-separated; default: every scored variant' })
+              .option('variants', {
+                type: 'string',
+                describe: 'comma-separated; default: every scored variant',
+              })
               .option('top', { type: 'number', default: 10, describe: 'disagreeing episodes to list' })
               .option('json', { type: 'boolean', default: false }),
           (argv) =>
@@ -401,7 +406,9 @@ async function rescoreCommand(run: string, variants: string, variantsFile?: stri
   const names = splitList(variants);
   if (names.length === 0) throw new UsageError('--variants names no variant');
   const summary = await rescoreRun(run, names, extra);
-  const replaced = summary.replaced.length ? ` (replaced earlier rows of ${summary.replaced.join(', ')})` : '';
+  const replaced = summary.replaced.length
+    ? ` (replaced earlier rows of ${summary.replaced.join(', ')})`
+    : '';
   console.log(
     `scored ${summary.episodes} episodes under ${summary.variants.join(', ')}${replaced}; ` +
       `${summary.skipped} without recorded signals skipped`,

@@ -8,7 +8,7 @@ import { tableFromIPC } from 'apache-arrow';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../experiments/config.ts';
-import { EPISODE_COLUMNS, STEP_COLUMNS } from '../experiments/export.ts';
+import { EPISODE_COLUMNS, REWARD_COLUMNS, STEP_COLUMNS } from '../experiments/export.ts';
 import { runExperiment } from '../experiments/runner.ts';
 import { removeDir } from './helpers.ts';
 
@@ -46,6 +46,7 @@ describe('Arrow export', () => {
   it.each([
     ['episodes.arrow', 'episodes', EPISODE_COLUMNS],
     ['steps.arrow', 'steps', STEP_COLUMNS],
+    ['rewards.arrow', 'rewards', REWARD_COLUMNS],
   ] as const)('%s reads back with apache-arrow with the documented schema', async (file, table, columns) => {
     const arrow = tableFromIPC(await readFile(path.join(out, file)));
     expect(arrow.numRows).toBe(sqliteCount(table));
@@ -61,6 +62,15 @@ describe('Arrow export', () => {
     const byPolicy = (p: string) => episodes.filter((e) => e.policy === p).map((e) => e.resolved);
     expect(byPolicy('oracle')).toEqual([true, true]);
     expect(byPolicy('nop')).toEqual([false, false]);
+    const rewards = tableFromIPC(await readFile(path.join(out, 'rewards.arrow')))
+      .toArray()
+      .map((r) => r.toJSON());
+    const oracleIds = new Set(episodes.filter((e) => e.policy === 'oracle').map((e) => e.id));
+    const oracleRewards = rewards.filter((r) => oracleIds.has(r.episode_id));
+    expect(oracleRewards.map((r) => [r.variant, r.value, r.c_resolved])).toEqual([
+      ['swebench', 1, 1],
+      ['swebench', 1, 1],
+    ]);
     expect(new Date(episodes[0]!.finished_at as number).getUTCFullYear()).toBeGreaterThanOrEqual(2024);
   });
 

@@ -69,6 +69,41 @@ describe('components on real graded episodes', () => {
     expect(b.production!.value).toBeLessThan(a.production!.value);
   });
 
+  it('a patch that adds eval() lowers security (ESLint no-eval, introduced vs base) and production', async () => {
+    const id = 'slugkit__trim-separators-1';
+    const clean = await graded(id, [gold(id)]);
+    const risky = await graded(id, [
+      gold(id),
+      {
+        kind: 'run',
+        command: `sed -i 's/^export function slugify(input, options = {}) {/&\\n  eval("1");/' src/slugify.js`,
+      },
+    ]);
+    const [a, b] = [allScores(clean.signals), allScores(risky.signals)];
+    expect(b.swebench!.value).toBe(1);
+    expect(a.production!.components.security).toBe(1);
+    expect(b.production!.components.security).toBeLessThan(1);
+    expect(b.production!.details.security!.introduced).toEqual(['src/slugify.js:9 eslint/no-eval (high)']);
+    expect(b.production!.value).toBeLessThan(a.production!.value);
+    // An evaluate before submitting previews the same finding from visible signals.
+    const env = new CodingEnv({ tasks: [task(id)] });
+    try {
+      await env.reset({ seed: 1 });
+      await env.step(gold(id));
+      await env.step({
+        kind: 'write_file',
+        path: 'src/extra.js',
+        content: 'export const run = (s) => eval(s);\n',
+      });
+      const preview = await env.step({ kind: 'evaluate' });
+      const evaluation = preview.info.evaluation as { components: Record<string, number> };
+      expect(evaluation.components.security).toBeLessThan(1);
+      expect(preview.observation.output).toMatch(/security: 0\.\d+ .*no-eval/);
+    } finally {
+      await env.close();
+    }
+  });
+
   it('a patch that edits a test is flagged and scores 0 under every gated variant', async () => {
     const id = 'ledger__round-half-up-1';
     const hacked = await graded(id, [
@@ -157,9 +192,13 @@ describe('variants in config, live and re-scored', () => {
     const bad = (reward: string) => () => parseConfig(`${base}reward: ${reward}`, 'c.yaml');
     expect(bad('{primary: nope}')).toThrow(/reward\.primary: "nope" is neither built in/);
     expect(bad('{variants: [swebench, swebench]}')).toThrow(/reward\.variants: "swebench" is listed twice/);
-    expect(bad('{variants: [{name: lean, weights: {cost: 1}}]}')).toThrow(/reward\.variants\.0\.name: .*built-in/);
+    expect(bad('{variants: [{name: lean, weights: {cost: 1}}]}')).toThrow(
+      /reward\.variants\.0\.name: .*built-in/,
+    );
     expect(bad('{variants: [{name: z, weights: {speed: 1}}]}')).toThrow(ConfigError);
-    expect(bad('{variants: [{name: z, weights: {cost: 0}}]}')).toThrow(/at least one weight must be positive/);
+    expect(bad('{variants: [{name: z, weights: {cost: 0}}]}')).toThrow(
+      /at least one weight must be positive/,
+    );
     expect(bad('{variants: [{name: z, gate: always, weights: {cost: 1}}]}')).toThrow(/reward\.variants\.0/);
     expect(bad('{shaping: {gamma: 1.5}}')).toThrow(/reward\.shaping\.gamma/);
   });
@@ -211,7 +250,9 @@ describe('variants in config, live and re-scored', () => {
     const text = formatComparison(comparison);
     expect(text).toMatch(/swebench\s+0\.500\s+\[0\.\d+, 0\.\d+\]/);
     expect(text).toContain("Kendall's τ-b between variants over episodes");
-    expect(() => compareVariants(out, { variants: ['swebench', 'nothing'] })).toThrow(/no scores for nothing/);
+    expect(() => compareVariants(out, { variants: ['swebench', 'nothing'] })).toThrow(
+      /no scores for nothing/,
+    );
     await expect(rescoreRun(out, ['nothing'])).rejects.toThrow(/unknown variant "nothing"/);
   });
 
