@@ -170,6 +170,37 @@ function comparisonRows(stats: RunStatistics): string[][] {
   ]);
 }
 
+/** Per policy, each stored reward variant's mean (bootstrap CI) and how many episodes carry hack flags. */
+function variantTable(db: Database.Database, experimentId: string): { header: string[]; rows: string[][] } {
+  const rows = db
+    .prepare(
+      `SELECT e.policy, r.variant, r.value, r.flags_json FROM rewards r JOIN episodes e ON e.id = r.episode_id
+       WHERE e.experiment_id = ? AND e.failure_class != 'infra' ORDER BY e.policy, r.variant, e.id`,
+    )
+    .all(experimentId) as { policy: string; variant: string; value: number; flags_json: string }[];
+  const variants = [...new Set(rows.map((r) => r.variant))].sort();
+  const policies = [...new Set(rows.map((r) => r.policy))];
+  return {
+    header: ['policy', ...variants.map((v) => `${v} (bootstrap CI)`), 'flagged episodes'],
+    rows: policies.map((policy) => {
+      const mine = rows.filter((r) => r.policy === policy);
+      // Flags belong to the episode, not the variant: count them on one variant's rows.
+      const flaggedCount = mine.filter(
+        (r) =>
+          r.variant === variants[0] && (JSON.parse(r.flags_json) as { flags: string[] }).flags.length > 0,
+      ).length;
+      return [
+        policy,
+        ...variants.map((v) => {
+          const m = bootstrapMean(mine.filter((r) => r.variant === v).map((r) => r.value));
+          return `${m.estimate.toFixed(3)} (${m.low.toFixed(3)}–${m.high.toFixed(3)})`;
+        }),
+        String(flaggedCount),
+      ];
+    }),
+  };
+}
+
 const htmlTable = (header: string[], rows: string[][]) =>
   `<table><thead><tr>${header.map((h) => `<th>${escapeHtml(h)}</th>`).join('')}</tr></thead><tbody>${rows
     .map((r) => `<tr>${r.map((c) => `<td>${escapeHtml(c)}</td>`).join('')}</tr>`)
@@ -229,6 +260,7 @@ export async function writeReport(runDir: string): Promise<{ html: string; md: s
     const summary = summaryRows(stats, episodes);
     const comparisons = comparisonRows(stats);
     const drawn = await charts(episodes);
+    const variants = variantTable(db, experiment.id);
     const title = `repogym report: ${experiment.name}`;
     const html = `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>${escapeHtml(title)}</title>
@@ -239,6 +271,7 @@ figure{margin:1.5rem 0}details{margin:.25rem 0}</style></head><body>
 <p>Experiment <code>${escapeHtml(experiment.id)}</code>, started ${escapeHtml(experiment.created_at)}; ${episodes.length} episodes.
 Intervals are 95%: Wilson for proportions, seeded percentile bootstrap for means; infra failures are excluded from rates.</p>
 <h2>Summary</h2>${htmlTable(SUMMARY_HEADER, summary)}
+<h2>Reward variants</h2><p>Every variant stored for the run (docs/rewards.md); <code>repogym rewards compare</code> ranks them against each other.</p>${htmlTable(variants.header, variants.rows)}
 <h2>Paired comparisons</h2><p>Each pair of policies is compared on the (task, seed, epoch) episodes both ran.</p>${htmlTable(COMPARISON_HEADER, comparisons)}
 <h2>Charts</h2>${drawn.map((c, i) => `<figure data-chart="${i}"><figcaption>${escapeHtml(c.title)}</figcaption>${c.svg}</figure>`).join('\n')}
 <h2>Trajectories</h2><p>${Math.min(episodes.length, VIEWER_EPISODES)} of ${episodes.length} episodes; every one is in <code>runs.sqlite</code> and <code>repogym trajectory</code>.</p>
@@ -254,6 +287,10 @@ ${trajectoryViewer(episodes, steps)}
       '## Summary',
       '',
       mdTable(SUMMARY_HEADER, summary),
+      '',
+      '## Reward variants',
+      '',
+      mdTable(variants.header, variants.rows),
       '',
       '## Paired comparisons (same task, seed, epoch)',
       '',

@@ -212,7 +212,9 @@ describe('builtin:mini build', () => {
         expect(row.test_format, where).toBe('pytest');
       }
       expect(row.timeouts, where).toEqual({ test_sec: 60, command_sec: 30, episode_sec: 600 });
-      expect(row.constraints, where).toEqual({});
+      const { memory_mb, ...otherConstraints } = row.constraints as { memory_mb?: number };
+      expect(otherConstraints, where).toEqual({});
+      if (memory_mb !== undefined) expect(memory_mb, where).toBeGreaterThan(0);
       expect(row.context, where).toEqual({});
       // The gold patch touches source files only; the hidden tests touch test files only.
       const isTest = (file: string) => /^tests?\//.test(file);

@@ -1,6 +1,8 @@
+import { readFileSync } from 'node:fs';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadDataset } from '../datasets/loader.ts';
@@ -15,6 +17,8 @@ import { detectHacks } from '../rewards/hacks.ts';
 import type { EpisodeSignals } from '../rewards/types.ts';
 import { BUILTIN_VARIANTS, gatesOf, score } from '../rewards/variants.ts';
 import { removeDir } from './helpers.ts';
+
+const FIXTURES = path.join(path.dirname(fileURLToPath(import.meta.url)), 'fixtures', 'rewards');
 
 let tasks: Task[];
 let dir: string;
@@ -147,6 +151,53 @@ describe('components on real graded episodes', () => {
     expect(r.rewards[5]).toBe(-r.rewards[2]!);
     expect(r.rewards[6]).toBeCloseTo(terminal - 1, 10);
     expect(r.total).toBeCloseTo(terminal, 10);
+  });
+});
+
+describe('built-in tasks with constraints: the naive fix resolves but loses on the constraint', () => {
+  const naive = (id: string): Action => ({
+    kind: 'apply_patch',
+    diff: readFileSync(path.join(FIXTURES, `${id}.naive.diff`), 'utf8'),
+  });
+
+  it('memory: a fix that reads the whole file fails the performance gate (peak RSS over memory_mb)', async () => {
+    const id = 'textstats__file-chunk-boundary-5';
+    const ceilingKb = task(id).constraints.memory_mb! * 1024;
+    const [good, bad] = [await graded(id, [gold(id)]), await graded(id, [naive(id)])];
+    expect(good.signals.grade!.telemetry!.peakRssKb).toBeLessThan(ceilingKb);
+    expect(bad.signals.grade!.telemetry!.peakRssKb).toBeGreaterThan(ceilingKb);
+    const [a, b] = [allScores(good.signals), allScores(bad.signals)];
+    expect([a.swebench!.value, b.swebench!.value]).toEqual([1, 1]);
+    expect(a.production!.gates.performance).toBe(true);
+    expect(b.production!.gates.performance).toBe(false);
+    expect(b.production!.components.performance).toBe(0);
+    expect(b.production!.value).toBe(0);
+    expect(a.production!.value).toBeGreaterThan(0.9);
+  });
+
+  it('benchmark: an O(n²) fix is timed slower than base, interleaved in the same grading', async () => {
+    const id = 'slugkit__unique-slug-collisions-6';
+    const [good, bad] = [await graded(id, [gold(id)]), await graded(id, [naive(id)])];
+    const ratio = (s: EpisodeSignals) =>
+      allScores(s).production!.details.performance!.benchmark_ratio as number;
+    expect(good.signals.grade!.benchmark!.baseMs).toHaveLength(3);
+    expect(good.signals.grade!.benchmark!.patchedMs).toHaveLength(3);
+    expect(ratio(bad.signals)).toBeGreaterThan(2 * ratio(good.signals));
+    expect(allScores(bad.signals).production!.components.performance).toBeLessThan(0.6);
+    expect(allScores(good.signals).production!.components.performance).toBeGreaterThan(0.8);
+    expect(allScores(bad.signals).swebench!.value).toBe(1);
+  });
+
+  it('insecure: an eval() fix resolves but bandit lowers security', async () => {
+    const id = 'ledger__amount-expression-precedence-6';
+    const [good, bad] = [await graded(id, [gold(id)]), await graded(id, [naive(id)])];
+    const [a, b] = [allScores(good.signals), allScores(bad.signals)];
+    expect([a.swebench!.value, b.swebench!.value]).toEqual([1, 1]);
+    expect(a.production!.components.security).toBe(1);
+    expect(b.production!.details.security!.introduced).toEqual(
+      expect.arrayContaining([expect.stringMatching(/ledger\/calc\.py:\d+ bandit\/B307 \(medium\)/)]),
+    );
+    expect(b.production!.value).toBeLessThan(a.production!.value);
   });
 });
 

@@ -1,5 +1,6 @@
 """Quick statistics for English prose."""
 
+from .files import file_top_words, file_word_count, iter_words
 from .stats import (
     STOPWORDS,
     average_word_length,
@@ -14,7 +15,10 @@ from .tokenize import sentences, syllables, words
 __all__ = [
     "STOPWORDS",
     "average_word_length",
+    "file_top_words",
+    "file_word_count",
     "flesch_reading_ease",
+    "iter_words",
     "reading_time",
     "sentences",
     "summary",
