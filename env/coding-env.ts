@@ -3,7 +3,7 @@ import { readdir, stat } from 'node:fs/promises';
 import { z } from 'zod';
 import { loadDataset, type LoadOptions } from '../datasets/loader.ts';
 import type { Task } from '../datasets/types.ts';
-import type { EpisodeSignals, TaskFacts } from '../rewards/types.ts';
+import type { EpisodeSignals, TaskFacts, Usage } from '../rewards/types.ts';
 import { COMPONENTS, type ComponentName } from '../rewards/components.ts';
 import { detectHacks } from '../rewards/hacks.ts';
 import { resolveVariant, score, type Variant } from '../rewards/variants.ts';
@@ -110,6 +110,7 @@ export class CodingEnv implements Env<unknown, Observation> {
   private readonly variant: Variant;
   /** Φ of the current state for shaping. */
   private potential = 0;
+  private usage: Usage | undefined;
 
   constructor(private readonly opts: CodingEnvOptions = {}) {
     const checked = numericOptions.safeParse(opts);
@@ -185,6 +186,7 @@ export class CodingEnv implements Env<unknown, Observation> {
     this.done = false;
     this.invalidActions = 0;
     this.potential = 0;
+    this.usage = undefined;
     this.lastDiffStat = EMPTY_STAT;
     this.startedAt = performance.now();
     const observation: Observation = {
@@ -288,6 +290,7 @@ export class CodingEnv implements Env<unknown, Observation> {
         wallMs: Math.round(elapsedSec * 1000),
         task: taskFacts(this.task!),
         budgets: { maxSteps: this.maxSteps, wallSec: this.budgetSec() },
+        ...(this.usage ? { usage: this.usage } : {}),
       };
       const scored = score(this.variant, signals);
       reward += scored.value;
@@ -531,6 +534,11 @@ export class CodingEnv implements Env<unknown, Observation> {
     } finally {
       await base.dispose();
     }
+  }
+
+  /** Tokens and USD the policy has spent this episode, for the `cost` component (the env cannot see them). */
+  recordUsage(usage: Usage): void {
+    this.usage = { ...usage };
   }
 
   private async disposeSandbox(): Promise<void> {

@@ -45,6 +45,7 @@ export async function runEpisode(
   let last: StepRecord | undefined;
   for (;;) {
     const action = await policy.act(observation, ctx);
+    if (policy.usage) env.recordUsage(policy.usage());
     const result = await env.step(action);
     total += result.reward;
     last = { step: result.observation.stepIndex, action, ...result };

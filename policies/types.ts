@@ -2,6 +2,7 @@
 // policy may emit a bad action and simply get an error observation back.
 import type { Grade } from '../env/grading.ts';
 import type { Observation } from '../env/types.ts';
+import type { Usage } from '../rewards/types.ts';
 
 export interface EpisodeContext {
   instanceId: string;
@@ -34,5 +35,7 @@ export interface Policy {
   readonly privileged?: boolean;
   begin?(ctx: EpisodeContext): Promise<void>;
   act(observation: Observation, ctx: EpisodeContext): Promise<unknown>;
+  /** Tokens and USD spent so far this episode (LLM policies); scored by the `cost` component. */
+  usage?(): Usage;
   end?(result: EpisodeResult): Promise<void>;
 }

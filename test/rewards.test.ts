@@ -13,6 +13,9 @@ import { ConfigError, parseConfig } from '../experiments/config.ts';
 import { compareVariants, formatComparison, readVariantsFile, rescoreRun } from '../experiments/rescore.ts';
 import { runExperiment } from '../experiments/runner.ts';
 import { kendallTauB } from '../experiments/stats.ts';
+import { runEpisode } from '../experiments/episode.ts';
+import type { Policy } from '../policies/types.ts';
+import { COMPONENTS } from '../rewards/components.ts';
 import { detectHacks } from '../rewards/hacks.ts';
 import type { EpisodeSignals } from '../rewards/types.ts';
 import { BUILTIN_VARIANTS, gatesOf, score } from '../rewards/variants.ts';
@@ -313,6 +316,30 @@ describe('variants in config, live and re-scored', () => {
     expect((await readVariantsFile(file))[0]).toMatchObject({ name: 'fast', gate: 'resolved' });
     await writeFile(file, '- {name: ok, weights: {cost: 1}}\n- {name: bad, weights: {cost: -1}}\n');
     await expect(readVariantsFile(file)).rejects.toThrow(/variant 2: weights\.cost: /);
+  });
+});
+
+describe('cost', () => {
+  it("records a policy's token and USD usage and scores it against the budgets that set them", async () => {
+    const signals: EpisodeSignals[] = [];
+    const spender: Policy = {
+      name: 'spender',
+      act: async () => ({ kind: 'submit' }),
+      usage: () => ({ inputTokens: 900, outputTokens: 100, usd: 0.5 }),
+    };
+    const env = new CodingEnv({ tasks: [task('slugkit__trim-separators-1')], maxSteps: 4 });
+    try {
+      await runEpisode(env, spender, {
+        onStep: (s) => void (s.info.signals && signals.push(s.info.signals as EpisodeSignals)),
+      });
+    } finally {
+      await env.close();
+    }
+    expect(signals[0]!.usage).toEqual({ inputTokens: 900, outputTokens: 100, usd: 0.5 });
+    const withCaps = { ...signals[0]!, budgets: { ...signals[0]!.budgets!, usd: 1, tokens: 4000 } };
+    const result = COMPONENTS.cost(withCaps);
+    expect(result.details!.budget_share).toMatchObject({ steps: 0.25, usd: 0.5, tokens: 0.25 });
+    expect(result.value).toBeLessThan(COMPONENTS.cost(signals[0]!).value);
   });
 });
 
