@@ -10,7 +10,15 @@ import { resolveVariant, score, type Variant } from '../rewards/variants.ts';
 import { parseAction, type Action } from './actions.ts';
 import { diffStat, filesOf, isTestPath } from './diff.ts';
 import { GitError } from './git.ts';
-import { analyzePatch, grade, measureBenchmark, notRunGrade, runTaskTests, type Grade } from './grading.ts';
+import {
+  analyzePatch,
+  grade,
+  measureBenchmark,
+  notRunGrade,
+  runTaskTests,
+  treeFactory,
+  type Grade,
+} from './grading.ts';
 import { capText, DEFAULT_MAX_OUTPUT_BYTES } from './sandbox/exec.ts';
 import { createLocalSandbox } from './sandbox/local.ts';
 import { SandboxPathError, type Sandbox } from './sandbox/types.ts';
@@ -522,18 +530,28 @@ export class CodingEnv implements Env<unknown, Observation> {
     };
   }
 
-  /** Analysis and benchmark of the agent's tree against a fresh checkout of the base commit. */
+  /** Analysis and benchmark of the agent's patch against fresh checkouts of the base commit. */
   private async measureAgainstBase(task: Task, patch: string) {
-    const base = await (this.opts.sandbox ?? defaultSandbox)(task);
+    const makeSandbox = () => (this.opts.sandbox ?? defaultSandbox)(task);
+    const base = await makeSandbox();
+    let analysis;
     try {
-      const analysis = await analyzePatch(this.sandbox!, patch, (file) =>
-        base.readFile(file).catch(() => null),
-      );
-      const benchmark = task.benchmark_cmd ? await measureBenchmark(task, this.sandbox!, base) : undefined;
-      return { analysis, benchmark };
+      analysis = await analyzePatch(this.sandbox!, patch, (file) => base.readFile(file).catch(() => null));
     } finally {
       await base.dispose();
     }
+    const benchmark = task.benchmark_cmd
+      ? await measureBenchmark(task, {
+          base: treeFactory(task, makeSandbox),
+          patched: treeFactory(task, makeSandbox, patch),
+        }).catch((err: Error) => ({
+          command: task.benchmark_cmd!,
+          baseMs: [],
+          patchedMs: [],
+          error: err.message,
+        }))
+      : undefined;
+    return { analysis, benchmark };
   }
 
   /** Tokens and USD the policy has spent this episode, for the `cost` component (the env cannot see them). */

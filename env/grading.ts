@@ -61,6 +61,8 @@ export interface BenchmarkResult {
   patchedMs: number[];
   /** Set when a run failed or timed out; the times are then incomplete. */
   error?: string;
+  /** Which tree's run failed: a failing base says nothing about the patch. */
+  failedOn?: 'base' | 'patched';
 }
 
 const SHARED_CONFIG_FILE = /(^|\/)(pyproject\.toml|setup\.cfg)$/;
@@ -255,11 +257,14 @@ export async function analyzePatch(
   readBase: (file: string) => Promise<string | null>,
 ): Promise<AnalysisSignals> {
   const changed: ChangedFile[] = [];
-  for (const file of filesOf(patch).filter((f) => !isTestPath(f))) {
+  for (const { oldPath, newPath } of splitDiff(patch)) {
+    const file = (newPath ?? oldPath)!;
+    if (isTestPath(file)) continue;
+    // A renamed file is compared with its old self: moving code introduces nothing.
     changed.push({
       path: file,
-      before: await readBase(file),
-      after: await patched.readFile(file).catch(() => null),
+      before: oldPath === null ? null : await readBase(oldPath),
+      after: newPath === null ? null : await patched.readFile(newPath).catch(() => null),
     });
   }
   return analyzeChanges(changed);
@@ -274,39 +279,54 @@ export async function baseContent(sandbox: Sandbox, file: string): Promise<strin
 
 const BENCHMARK_REPS = 3;
 
-/** Times the task's benchmark on base and patched trees, alternating (ABBA) so drift hits both alike. */
+/**
+ * Times the task's benchmark on base and patched trees, alternating (ABBA) so drift hits both alike. Every run
+ * gets a fresh tree: the patched code cannot cache results on disk between runs, nor touch the tree the hidden
+ * tests are graded in.
+ */
 export async function measureBenchmark(
   task: Task,
-  patched: Sandbox,
-  base: Sandbox,
+  trees: { base: SandboxFactory; patched: SandboxFactory },
 ): Promise<BenchmarkResult> {
   const command = task.benchmark_cmd!;
   const result: BenchmarkResult = { command, baseMs: [], patchedMs: [] };
   for (let rep = 0; rep < BENCHMARK_REPS; rep++) {
-    const order: ['base' | 'patched', Sandbox][] = [
-      ['base', base],
-      ['patched', patched],
-    ];
-    for (const [which, sandbox] of rep % 2 ? order.reverse() : order) {
-      const run = await sandbox.exec(command, { timeoutSec: task.timeouts.command_sec });
-      if (run.exitCode !== 0) {
-        result.error = `${which} run ${run.timedOut ? 'timed out' : `exited ${run.exitCode}`}: ${run.output.slice(-500)}`;
-        return result;
+    const order: ('base' | 'patched')[] = rep % 2 ? ['patched', 'base'] : ['base', 'patched'];
+    for (const which of order) {
+      const sandbox = await trees[which]();
+      try {
+        const run = await sandbox.exec(command, { timeoutSec: task.timeouts.command_sec });
+        if (run.exitCode !== 0) {
+          const how = run.timedOut ? 'timed out' : `exited ${run.exitCode}`;
+          return { ...result, failedOn: which, error: `${which} run ${how}: ${run.output.slice(-500)}` };
+        }
+        (which === 'base' ? result.baseMs : result.patchedMs).push(run.telemetry.wallMs);
+      } finally {
+        await sandbox.dispose();
       }
-      (which === 'base' ? result.baseMs : result.patchedMs).push(run.telemetry.wallMs);
     }
   }
   return result;
 }
 
-async function benchmarkAgainstBase(task: Task, patched: Sandbox, makeSandbox: SandboxFactory) {
-  const base = await makeSandbox();
-  try {
-    if (task.setup_cmd) await base.exec(task.setup_cmd, { timeoutSec: task.timeouts.test_sec });
-    return await measureBenchmark(task, patched, base);
-  } finally {
-    await base.dispose();
-  }
+/** A fresh tree at the base commit with the task's setup done and, if given, a patch applied. */
+export function treeFactory(task: Task, makeSandbox: SandboxFactory, patch?: string): SandboxFactory {
+  return async () => {
+    const sandbox = await makeSandbox();
+    try {
+      if (task.setup_cmd) await sandbox.exec(task.setup_cmd, { timeoutSec: task.timeouts.test_sec });
+      if (patch) {
+        const applied = await sandbox.exec(['git', 'apply', '--binary', '--whitespace=nowarn', '-'], {
+          stdin: patch,
+        });
+        if (applied.exitCode !== 0) throw new Error(`the patch did not apply: ${applied.output.slice(-500)}`);
+      }
+      return sandbox;
+    } catch (err) {
+      await sandbox.dispose();
+      throw err;
+    }
+  };
 }
 
 export async function grade(task: Task, agentPatch: string, makeSandbox: SandboxFactory): Promise<Grade> {
@@ -348,8 +368,13 @@ export async function grade(task: Task, agentPatch: string, makeSandbox: Sandbox
       configReverted = await revertPytestConfigChanges(sandbox, changed);
     }
     const analysis = await analyzePatch(sandbox, kept.join(''), (file) => baseContent(sandbox!, file));
-    // Before the hidden tests go in, so base and patched trees differ only by the agent's patch.
-    const benchmark = task.benchmark_cmd ? await benchmarkAgainstBase(task, sandbox, makeSandbox) : undefined;
+    // In trees of their own: benchmark code cannot touch the tree the hidden tests are graded in.
+    const benchmark = task.benchmark_cmd
+      ? await measureBenchmark(task, {
+          base: treeFactory(task, makeSandbox),
+          patched: treeFactory(task, makeSandbox, kept.join('')),
+        })
+      : undefined;
     if (task.test_patch) {
       const applied = await sandbox.exec(['git', 'apply', '--binary', '--whitespace=nowarn', '-'], {
         stdin: task.test_patch,

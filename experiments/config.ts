@@ -4,7 +4,37 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import YAML from 'yaml';
 import { z } from 'zod';
-import { BUILTIN_VARIANTS, resolveVariant, variantSchema, type Variant } from '../rewards/variants.ts';
+import {
+  BUILTIN_VARIANTS,
+  isBuiltinVariant,
+  resolveVariant,
+  variantSchema,
+  type Variant,
+} from '../rewards/variants.ts';
+
+const builtinVariantName = z.enum(Object.keys(BUILTIN_VARIANTS) as [string, ...string[]]);
+const variantEntrySchema = z.union([builtinVariantName, variantSchema]);
+
+/**
+ * A built-in name or a definition. Checked by hand rather than as a zod union, whose error for a bad
+ * definition is only "Invalid input": here the bad field and the reason reach the user.
+ */
+const variantEntry = z.custom<string | Variant>().superRefine((value, ctx) => {
+  if (typeof value === 'string') {
+    if (!isBuiltinVariant(value)) {
+      const builtins = Object.keys(BUILTIN_VARIANTS).join(', ');
+      ctx.addIssue({
+        code: 'custom',
+        message: `"${value}" is not a built-in variant (${builtins}); define it as {name, gate?, weights}`,
+      });
+    }
+    return;
+  }
+  const checked = variantSchema.safeParse(value);
+  for (const issue of checked.success ? [] : checked.error.issues) {
+    ctx.addIssue({ code: 'custom', path: issue.path, message: issue.message });
+  }
+});
 
 const policyId = z
   .string()
@@ -67,12 +97,7 @@ export const experimentConfigSchema = z.strictObject({
           'the variant the env returns as reward (what a learner optimises): built in or from `variants`',
         ),
       variants: z
-        .array(
-          z.union([
-            z.enum(Object.keys(BUILTIN_VARIANTS) as [string, ...string[]]),
-            variantSchema.describe('{name, gate?, weights}: see docs/rewards.md'),
-          ]),
-        )
+        .array(variantEntry)
         .default([])
         .describe('more variants scored on every episode for comparison'),
       shaping: z
@@ -86,12 +111,12 @@ export const experimentConfigSchema = z.strictObject({
       if (duplicate)
         ctx.addIssue({ code: 'custom', path: ['variants'], message: `"${duplicate}" is listed twice` });
       reward.variants.forEach((v, i) => {
-        if (typeof v !== 'string' && v.name in BUILTIN_VARIANTS) {
+        if (typeof v !== 'string' && isBuiltinVariant(v.name)) {
           const message = `"${v.name}" is a built-in variant; give yours another name`;
           ctx.addIssue({ code: 'custom', path: ['variants', i, 'name'], message });
         }
       });
-      if (!(reward.primary in BUILTIN_VARIANTS) && !names.includes(reward.primary)) {
+      if (!isBuiltinVariant(reward.primary) && !names.includes(reward.primary)) {
         ctx.addIssue({
           code: 'custom',
           path: ['primary'],
@@ -139,7 +164,7 @@ export class ConfigError extends Error {
 const userWritten = new WeakMap<ExperimentConfig, unknown>();
 
 /** JSON with sorted keys: the same config always hashes the same. */
-function stableJson(value: unknown): string {
+export function stableJson(value: unknown): string {
   if (Array.isArray(value)) return `[${value.map(stableJson).join(',')}]`;
   if (value && typeof value === 'object') {
     const entries = Object.entries(value as Record<string, unknown>).sort(([a], [b]) =>
@@ -193,4 +218,13 @@ export function rewardVariants(config: ExperimentConfig): Variant[] {
   return [primary, ...listed.filter((v) => v.name !== primary.name)];
 }
 
-export const experimentJsonSchema = z.toJSONSchema(experimentConfigSchema, { io: 'input' });
+export const experimentJsonSchema = z.toJSONSchema(experimentConfigSchema, {
+  io: 'input',
+  unrepresentable: 'any',
+  // The hand-checked variant entry is documented as the union it checks.
+  override: (ctx) => {
+    if (ctx.zodSchema !== variantEntry) return;
+    const { $schema: _, ...union } = z.toJSONSchema(variantEntrySchema, { io: 'input' });
+    Object.assign(ctx.jsonSchema, union);
+  },
+});

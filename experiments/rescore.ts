@@ -1,10 +1,18 @@
 // Offline re-scoring and comparison of reward variants over a finished run. Nothing here runs a sandbox: every
 // number comes from the signals each episode recorded.
+import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import YAML from 'yaml';
 import type { EpisodeSignals } from '../rewards/types.ts';
-import { BUILTIN_VARIANTS, resolveVariant, score, type Variant } from '../rewards/variants.ts';
+import {
+  BUILTIN_VARIANTS,
+  isBuiltinVariant,
+  resolveVariant,
+  score,
+  type Variant,
+} from '../rewards/variants.ts';
+import { stableJson } from './config.ts';
 import { lockRunDir } from './runner.ts';
 import { bootstrapMean, kendallTauB, type Interval } from './stats.ts';
 import { RunStore } from './store.ts';
@@ -13,7 +21,12 @@ export class RescoreError extends Error {
   override name = 'RescoreError';
 }
 
-const storeFile = (runDir: string) => path.join(runDir, 'runs.sqlite');
+/** The run's store; refuses a directory without one instead of creating an empty store there. */
+function storeFile(runDir: string): string {
+  const file = path.join(runDir, 'runs.sqlite');
+  if (!existsSync(file)) throw new RescoreError(`${runDir} holds no run (no runs.sqlite)`);
+  return file;
+}
 
 /** Variants the run's configs define, by name. */
 function configuredVariants(store: RunStore): Map<string, Variant> {
@@ -34,6 +47,12 @@ export async function readVariantsFile(file: string): Promise<Variant[]> {
   if (!Array.isArray(list))
     throw new RescoreError(`${file}: expected a list of variants or {variants: [...]}`);
   return list.map((v, i) => {
+    const name = typeof v === 'string' ? v : (v as { name?: unknown } | null)?.name;
+    if (typeof name === 'string' && (typeof v === 'string' || isBuiltinVariant(name))) {
+      throw new RescoreError(
+        `${file}: variant ${i + 1}: "${name}" is a built-in name; define variants of your own under other names`,
+      );
+    }
     try {
       return resolveVariant(v);
     } catch (err) {
@@ -62,9 +81,11 @@ export async function rescoreRun(
   runDir: string,
   names: string[],
   extra: Variant[] = [],
+  opts: { replace?: boolean } = {},
 ): Promise<RescoreSummary> {
+  const file = storeFile(runDir);
   const release = await lockRunDir(runDir);
-  const store = new RunStore(storeFile(runDir));
+  const store = new RunStore(file);
   try {
     const known = new Map([
       ...Object.entries(BUILTIN_VARIANTS),
@@ -77,11 +98,23 @@ export async function rescoreRun(
         throw new RescoreError(`unknown variant "${name}" (known: ${[...known.keys()].join(', ')})`);
       return variant;
     });
-    const existing = new Set(
-      (store.db.prepare('SELECT DISTINCT variant FROM rewards').all() as { variant: string }[]).map(
-        (r) => r.variant,
-      ),
-    );
+    const stored = store.db.prepare('SELECT DISTINCT variant, variant_json FROM rewards').all() as {
+      variant: string;
+      variant_json: string;
+    }[];
+    const existing = new Set(stored.map((r) => r.variant));
+    // Rows under one name mean one definition: a changed definition under an old name would silently rewrite
+    // what a run (and, for its primary, the learner's reward) meant.
+    for (const variant of variants) {
+      const differs = stored.some(
+        (r) => r.variant === variant.name && r.variant_json !== stableJson(variant),
+      );
+      if (differs && !opts.replace) {
+        throw new RescoreError(
+          `variant "${variant.name}" is stored with another definition; re-score under a new name, or pass --replace`,
+        );
+      }
+    }
     const episodes = store.db.prepare('SELECT id, signals_json FROM episodes').all() as {
       id: string;
       signals_json: string | null;
@@ -152,6 +185,11 @@ export function compareVariants(
   runDir: string,
   opts: { variants?: string[]; top?: number } = {},
 ): VariantComparison {
+  const top = opts.top ?? 10;
+  if (!Number.isInteger(top) || top < 0)
+    throw new RescoreError(`--top must be an integer ≥ 0 (got ${opts.top})`);
+  const duplicate = opts.variants?.find((v, i) => opts.variants!.indexOf(v) !== i);
+  if (duplicate) throw new RescoreError(`variant "${duplicate}" is listed twice`);
   const store = new RunStore(storeFile(runDir));
   try {
     const rows = store.db
@@ -215,7 +253,7 @@ export function compareVariants(
       })
       .filter((d) => d.spread > 0)
       .sort((a, b) => b.spread - a.spread || a.episode.localeCompare(b.episode))
-      .slice(0, opts.top ?? 10);
+      .slice(0, top);
     return {
       variants,
       episodes: episodes.length,

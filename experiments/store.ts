@@ -4,6 +4,7 @@
 import Database from 'better-sqlite3';
 import type { Observation } from '../env/types.ts';
 import type { Score } from '../rewards/variants.ts';
+import { stableJson } from './config.ts';
 
 /** 2 added the rewards and reward_components tables (created on open; older runs are upgraded in place). */
 export const SCHEMA_VERSION = 2;
@@ -209,7 +210,7 @@ export class RunStore {
           value: score.value,
           gates_json: JSON.stringify(score.gates),
           flags_json: JSON.stringify({ flags: score.flags, evidence: score.hackEvidence }),
-          variant_json: JSON.stringify(definition),
+          variant_json: stableJson(definition),
           source,
           scored_at: scoredAt,
         });

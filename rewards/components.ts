@@ -98,7 +98,9 @@ export const performance: RewardComponent = (s) => {
     if (ratio > SLOWDOWN_TOLERANCE) value *= Math.min(1, SLOWDOWN_TOLERANCE / ratio);
   } else if (bench?.error) {
     details.benchmark_error = bench.error;
-    value = 0; // the patch broke the benchmark command
+    // A patch that breaks the benchmark scores 0; a benchmark failing on the base says nothing about the patch.
+    if (bench.failedOn === 'patched') value = 0;
+    else details.benchmark_measured = false;
   }
   return { value, details };
 };
@@ -110,14 +112,20 @@ function sourceChange(patch: string) {
   for (const f of files) {
     for (const line of f.text.split('\n')) if (/^[+-]/.test(line) && !/^(\+\+\+|---) /.test(line)) lines++;
   }
-  return { files: files.map((f) => (f.newPath ?? f.oldPath)!), lines };
+  return {
+    files: files.map((f) => (f.newPath ?? f.oldPath)!),
+    // A deleted file cannot be loaded by any test; it is not "unexercised".
+    surviving: files.filter((f) => f.newPath !== null).map((f) => f.newPath!),
+    lines,
+  };
 }
 
 /** Lines changed past which a patch with no gold reference starts losing footprint score. */
 const UNREFERENCED_LINE_SCALE = 40;
 
 export const footprint: RewardComponent = (s) => {
-  if (!s.grade) return { value: 1, details: { measured: false } };
+  // Episodes recorded before task facts existed cannot be compared with the gold patch.
+  if (!s.grade || !s.task) return { value: 1, details: { measured: false } };
   const change = sourceChange(s.grade.patch);
   const gold = s.task?.goldStat ?? null;
   const goldLines = gold ? gold.added + gold.removed : null;
@@ -127,7 +135,7 @@ export const footprint: RewardComponent = (s) => {
       : 1 / (1 + change.lines / UNREFERENCED_LINE_SCALE);
   const fileScore = gold ? Math.min(1, Math.max(1, gold.files) / Math.max(1, change.files.length)) : 1;
   const loaded = s.grade.coverage?.loadedFiles;
-  const unexercised = loaded ? change.files.filter((f) => !loaded.includes(f)) : [];
+  const unexercised = loaded ? change.surviving.filter((f) => !loaded.includes(f)) : [];
   const exercisedFactor = change.files.length ? 1 - (0.5 * unexercised.length) / change.files.length : 1;
   return {
     value: ((lineScore + fileScore) / 2) * exercisedFactor,

@@ -15,9 +15,13 @@ export const variantSchema = z
   .object({
     name: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'only letters, digits, _ . - are allowed'),
     description: z.string().optional(),
-    gate: z.union([gateName, z.array(gateName)]).optional(),
+    gate: z
+      .union([gateName, z.array(gateName).min(1)], {
+        error: `must be one of ${GATES.join(', ')}, or a non-empty list of them`,
+      })
+      .optional(),
     weights: z
-      .partialRecord(componentName, z.number().nonnegative())
+      .partialRecord(componentName, z.number().nonnegative().max(1e6))
       .refine((w) => Object.values(w).some((x) => (x ?? 0) > 0), 'at least one weight must be positive'),
   })
   .strict();
@@ -51,10 +55,13 @@ export const BUILTIN_VARIANTS: Record<string, Variant> = {
   },
 };
 
+/** Own keys only: `constructor` or `toString` are not variants. */
+export const isBuiltinVariant = (name: string) => Object.hasOwn(BUILTIN_VARIANTS, name);
+
 /** A variant by built-in name, or a definition checked against the schema. */
 export function resolveVariant(spec: string | unknown): Variant {
   if (typeof spec === 'string') {
-    const builtin = BUILTIN_VARIANTS[spec];
+    const builtin = isBuiltinVariant(spec) ? BUILTIN_VARIANTS[spec] : undefined;
     if (!builtin) {
       throw new Error(
         `unknown reward variant "${spec}" (built in: ${Object.keys(BUILTIN_VARIANTS).join(', ')})`,
@@ -98,7 +105,11 @@ export function score(variant: Variant, signals: EpisodeSignals): Score {
   };
   const gates: Score['gates'] = {};
   for (const gate of gatesOf(variant)) gates[gate] = gateChecks[gate]();
-  const weights = Object.entries(variant.weights) as [ComponentName, number][];
+  // Relative to the largest weight, so extreme but valid weights neither overflow nor underflow.
+  const largest = Math.max(...Object.values(variant.weights).map((w) => w ?? 0));
+  const weights = (Object.entries(variant.weights) as [ComponentName, number][]).map(
+    ([name, w]) => [name, w / largest] as const,
+  );
   const total = weights.reduce((sum, [, w]) => sum + w, 0);
   const weighted = weights.reduce((sum, [name, w]) => sum + w * components[name], 0) / total;
   const value = Object.values(gates).every(Boolean) ? weighted : 0;

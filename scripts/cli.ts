@@ -316,8 +316,13 @@ export async function main(args: string[]): Promise<number> {
                 demandOption: true,
                 describe: "comma-separated names: built in, in the run's config, or in --variants-file",
               })
-              .option('variants-file', { type: 'string', describe: 'YAML/JSON list of variant definitions' }),
-          (argv) => set(rescoreCommand(argv.run, argv.variants, argv['variants-file'])),
+              .option('variants-file', { type: 'string', describe: 'YAML/JSON list of variant definitions' })
+              .option('replace', {
+                type: 'boolean',
+                default: false,
+                describe: 'allow replacing stored rows of a variant name under a changed definition',
+              }),
+          (argv) => set(rescoreCommand(argv.run, argv.variants, argv['variants-file'], argv.replace)),
         )
         .command(
           'compare <run>',
@@ -401,11 +406,16 @@ const splitList = (text: string) =>
     .map((x) => x.trim())
     .filter(Boolean);
 
-async function rescoreCommand(run: string, variants: string, variantsFile?: string): Promise<number> {
+async function rescoreCommand(
+  run: string,
+  variants: string,
+  variantsFile: string | undefined,
+  replace: boolean,
+): Promise<number> {
   const extra = variantsFile ? await readVariantsFile(variantsFile) : [];
   const names = splitList(variants);
   if (names.length === 0) throw new UsageError('--variants names no variant');
-  const summary = await rescoreRun(run, names, extra);
+  const summary = await rescoreRun(run, names, extra, { replace });
   const replaced = summary.replaced.length
     ? ` (replaced earlier rows of ${summary.replaced.join(', ')})`
     : '';
