@@ -50,10 +50,13 @@ export const security: RewardComponent = (s) => {
   const analysis = s.grade?.analysis;
   if (!analysis) return { value: 1, details: { measured: false } };
   const introduced = introducedFindings(analysis.security.before, analysis.security.after);
+  // Files too big to analyse could hide anything: padding a file past the limit must not pay.
+  const unanalysed = analysis.errors.filter((e) => e.includes('not analysed'));
   // A leaked secret is as bad as a high finding; a new dependency is a small supply-chain risk.
   const penalty =
     introduced.reduce((sum, f) => sum + SEVERITY_WEIGHT[f.severity], 0) +
     analysis.secrets.length * SEVERITY_WEIGHT.high +
+    unanalysed.length * SEVERITY_WEIGHT.medium +
     analysis.dependencies.added.length * SEVERITY_WEIGHT.low;
   return {
     value: 1 / (1 + penalty),
@@ -61,6 +64,7 @@ export const security: RewardComponent = (s) => {
       introduced: introduced.map((f) => `${brief(f)} (${f.severity})`),
       secrets: analysis.secrets.map(brief),
       dependencies_added: analysis.dependencies.added,
+      unanalysed,
       penalty,
     },
   };

@@ -321,6 +321,26 @@ describe('variants in config, live and re-scored', () => {
   });
 });
 
+describe('security', () => {
+  it('a changed file too large to analyse costs like a medium finding: padding cannot hide a call', async () => {
+    const { analyzeChanges } = await import('../env/analysis/index.ts');
+    const padded = `${'// padding\n'.repeat(25_000)}export const run = (s) => eval(s);\n`;
+    const analysis = await analyzeChanges([{ path: 'src/big.js', before: null, after: padded }]);
+    expect(analysis.errors.join('\n')).toMatch(/src\/big\.js: .*not analysed/);
+    const signals = {
+      grade: { analysis },
+      submitted: true,
+      escalated: false,
+      steps: 1,
+      invalidActions: 0,
+      wallMs: 1,
+    };
+    const result = COMPONENTS.security(signals as unknown as EpisodeSignals);
+    expect(result.value).toBeCloseTo(1 / 1.5, 10);
+    expect(result.details!.unanalysed).toHaveLength(1);
+  });
+});
+
 describe('cost', () => {
   it("records a policy's token and USD usage and scores it against the budgets that set them", async () => {
     const signals: EpisodeSignals[] = [];

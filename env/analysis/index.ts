@@ -2,14 +2,15 @@
 // "quality" and "security". It runs in the harness process at grading time, over file texts only: it never
 // executes repository code and never loads the repository's own lint configs or plugins.
 //
-//   JS/TS  → eslint.ts   ESLint Node API with our own flat config (quality + security rules)
+//   JS/TS  → eslint.ts   ESLint Node API in a worker thread, with our own flat config (eslint-lint.ts) and
+//                        security rules for hidden spellings of eval/Function/require (eslint-rules.ts)
 //   Python → python.ts   pyflakes + an ast import check (python_checks.py), bandit
 //   all    → secrets.ts  secretlint's recommended preset, on the lines the patch added
-//   deps   → dependencies.ts  package.json, requirements*.txt, pyproject.toml
+//   deps   → dependencies.ts  package.json, *requirements*.txt, pyproject.toml, Pipfile, setup.cfg, setup.py
 //
 // Everything returned is plain JSON: it is stored with the grade and re-scored later.
 import { dependencyChanges } from './dependencies.ts';
-import { ESLINT_TOOL, lintJs, isJsPath } from './eslint.ts';
+import { DEFAULT_LINT_LIMITS, ESLINT_TOOL, lintJs, isJsPath, type LintLimits } from './eslint.ts';
 import { analyzePython, isPythonPath, type PythonTools } from './python.ts';
 import { addedSecrets } from './secrets.ts';
 
@@ -43,7 +44,8 @@ export interface AnalysisSignals {
   security: FindingSides;
   /** Secrets on lines the patch added (secretlint; values masked). */
   secrets: Finding[];
-  /** Dependency names as `npm:<name>` / `pypi:<normalized name>`, all manifests and sections pooled. */
+  /** Dependency names as `npm:<name>` / `pypi:<normalized name>` / `url:<location>` (a requirement given only
+   *  as a URL or path), all manifests and sections pooled. */
   dependencies: { added: string[]; removed: string[] };
   /** Tools that failed or are missing, unparsable manifests, truncated lists. Never silently dropped. */
   errors: string[];
@@ -54,6 +56,8 @@ export interface AnalyzeOptions {
   maxFindings?: number;
   /** Override the Python tool paths (default `/usr/bin/python3`, `/usr/bin/bandit`). */
   tools?: PythonTools;
+  /** Caps on what ESLint lints (default 200,000 characters per file, 600,000 per call). */
+  lintLimits?: Partial<LintLimits>;
 }
 
 /** Files larger than this are not linted (minified bundles, generated code): reported in `errors`. */
@@ -77,10 +81,11 @@ export async function analyzeChanges(
   // Python tools are child processes: they run while ESLint and secretlint work in this process.
   const js = sized.filter((f) => isJsPath(f.path));
   const py = sized.filter((f) => isPythonPath(f.path));
-  const [pyResult, jsResult, secrets] = await Promise.all([
+  const [pyResult, jsResult, secrets, dependencies] = await Promise.all([
     py.length > 0 ? analyzePython(py, opts.tools) : undefined,
-    js.length > 0 ? lintJs(js) : undefined,
+    js.length > 0 ? lintJs(js, { ...DEFAULT_LINT_LIMITS, ...opts.lintLimits }) : undefined,
     addedSecrets(sized),
+    dependencyChanges(files, opts.tools?.python),
   ]);
   if (jsResult) {
     merge(quality, jsResult.quality, ESLINT_TOOL);
@@ -93,7 +98,6 @@ export async function analyzeChanges(
     errors.push(...pyResult.errors);
   }
   errors.push(...secrets.errors);
-  const dependencies = dependencyChanges(files);
   errors.push(...dependencies.errors);
 
   return {

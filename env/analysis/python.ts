@@ -1,7 +1,9 @@
 // Python analysis with Debian's tools (apt: pyflakes3, bandit), run under /usr/bin/python3 rather than whatever
-// python3 is first on PATH. Quality: pyflakes, through python_checks.py, which also flags network/process imports
-// that bandit does not. Security: bandit over a private temp dir holding copies of the sources. Both only parse
-// the code; they run with a scrubbed env, a timeout, and a cwd outside any repository.
+// python3 is first on PATH. Quality: pyflakes, through python_checks.py, which also runs our ast security checks
+// (tool `python-ast`: network/process imports and the spellings of eval/exec/os.system bandit does not see, rule
+// ids listed in python_checks.py). Security: those, and bandit over a private temp dir holding copies of the
+// sources. All only parse the code; they run with a scrubbed env, a timeout, and a cwd outside any repository.
+// python_checks.py --manifests also reads setup.cfg / setup.py requirement lists for dependencies.ts.
 import { spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -114,6 +116,7 @@ interface RawFinding {
   rule: string;
   line: number;
   message: string;
+  severity?: Finding['severity'];
 }
 
 async function runChecks(
@@ -146,8 +149,15 @@ async function runChecks(
         ...f,
         severity: res.parsed ? 'low' : 'high',
       });
-    for (const f of res.security)
-      out.security[v.side].push({ tool: 'python-ast', file: v.file.path, ...f, severity: 'medium' });
+    for (const { rule, line, message, severity } of res.security)
+      out.security[v.side].push({
+        tool: 'python-ast',
+        rule,
+        file: v.file.path,
+        line,
+        message,
+        severity: severity ?? 'medium',
+      });
   }
   return parsed.versions;
 }
@@ -201,4 +211,30 @@ async function runBandit(
     out.errors.push(`bandit: ${v ? `${v.file.path} (${v.side})` : err.filename}: ${err.reason}`);
   }
   return true;
+}
+
+export interface ManifestInput {
+  id: string;
+  kind: 'setup.cfg' | 'setup.py';
+  text: string;
+}
+export interface ManifestOutput {
+  /** Requirement strings as written (PEP 508, or `file: …` in setup.cfg). */
+  requirements: string[];
+  /** Parts that were not read, e.g. an install_requires computed at run time. */
+  problems: string[];
+  /** The manifest does not parse. */
+  error: string | null;
+}
+
+/** Requirement lists of setup.cfg (configparser, as setuptools reads it) and setup.py (literal setup() args). */
+export async function pythonManifests(
+  manifests: ManifestInput[],
+  python = '/usr/bin/python3',
+): Promise<Record<string, ManifestOutput>> {
+  const input = JSON.stringify({ files: manifests });
+  const r = await run(python, ['-I', CHECKS_SCRIPT, '--manifests'], os.tmpdir(), input);
+  if (r.error || r.code !== 0)
+    throw new Error(`${python} failed: ${r.error ?? `exit ${r.code}: ${tail(r.stderr)}`}`);
+  return (JSON.parse(r.stdout) as { results: Record<string, ManifestOutput> }).results;
 }
