@@ -107,7 +107,7 @@ export async function rescoreRun(
     // what a run (and, for its primary, the learner's reward) meant.
     for (const variant of variants) {
       const differs = stored.some(
-        (r) => r.variant === variant.name && r.variant_json !== stableJson(variant),
+        (r) => r.variant === variant.name && stableJson(JSON.parse(r.variant_json)) !== stableJson(variant),
       );
       if (differs && !opts.replace) {
         throw new RescoreError(
