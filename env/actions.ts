@@ -34,6 +34,13 @@ export const actionSchemas = {
     kind: z.literal('run_tests'),
     tests: z.array(z.string().min(1)).optional().describe('test IDs to report; all when omitted'),
   }),
+  read_doc: z.object({
+    kind: z.literal('read_doc'),
+    topic: z
+      .string()
+      .min(1)
+      .describe("what to look up in the repository's docs/ and the dataset's knowledge base"),
+  }),
   evaluate: z.object({ kind: z.literal('evaluate') }),
   submit: z.object({ kind: z.literal('submit'), message: z.string().optional().describe('PR description') }),
   escalate: z.object({ kind: z.literal('escalate'), report: z.string().min(1).describe('progress report') }),

@@ -9,6 +9,7 @@ import { detectHacks } from '../rewards/hacks.ts';
 import { resolveVariant, score, type Variant } from '../rewards/variants.ts';
 import { parseAction, type Action } from './actions.ts';
 import { diffStat, filesOf, isTestPath } from './diff.ts';
+import { projectOverview, readDoc } from './docs.ts';
 import { GitError } from './git.ts';
 import {
   analyzePatch,
@@ -55,7 +56,7 @@ export class InfraError extends Error {
   override name = 'InfraError';
 }
 
-const READ_ONLY_ACTIONS = new Set(['read_file', 'list_dir', 'search', 'evaluate']);
+const READ_ONLY_ACTIONS = new Set(['read_file', 'list_dir', 'search', 'read_doc', 'evaluate']);
 const EMPTY_STAT: DiffStat = { files: 0, added: 0, removed: 0 };
 const NO_TELEMETRY = { wallMs: 0, cpuMs: null, peakRssKb: null };
 
@@ -213,6 +214,8 @@ export class CodingEnv implements Env<unknown, Observation> {
       test_cmd: task.test_cmd,
       sandbox_layer: this.sandbox.layer,
       max_steps: this.maxSteps,
+      // Tier-1 context for policies: the repository's own overview (AGENTS.md, CLAUDE.md or README).
+      overview: await projectOverview(this.sandbox),
     };
     return { observation, info };
   }
@@ -366,6 +369,10 @@ export class CodingEnv implements Env<unknown, Observation> {
           .map((e) => (e.isDirectory() ? `${e.name}/` : e.name))
           .sort();
         return { output: names.join('\n') };
+      }
+      case 'read_doc': {
+        const found = await readDoc(sandbox, task, action.topic);
+        return { output: found.output, info: { read_doc: found.info } };
       }
       case 'search': {
         const where = action.path ?? '.';

@@ -17,6 +17,7 @@ export interface StepRecord {
 export interface RunEpisodeOptions {
   seed?: number;
   task?: string;
+  strategy?: string;
   onReset?: (observation: Observation, info: Info) => void;
   onStep?: (record: StepRecord) => void;
 }
@@ -37,6 +38,8 @@ export async function runEpisode(
     testCmd: task.test_cmd,
     maxSteps: Number(info.max_steps),
     seed: opts.seed,
+    overview: (info.overview as EpisodeContext['overview']) ?? null,
+    ...(opts.strategy ? { strategy: opts.strategy } : {}),
     ...(policy.privileged ? { gold: { patch: task.patch } } : {}),
   };
   await policy.begin?.(ctx);
@@ -64,6 +67,7 @@ export async function runEpisode(
     grade,
     outcome: grade ? grade.status : last.truncated ? 'truncated' : 'ungraded',
     wallMs: Math.round(performance.now() - started),
+    ...(policy.info ? { policyInfo: policy.info() } : {}),
   };
   await policy.end?.(result);
   return result;

@@ -13,6 +13,10 @@ export interface EpisodeContext {
   seed?: number;
   /** Only given to privileged policies (the oracle): the gold patch. */
   gold?: { patch: string };
+  /** Tier-1 context: the repository's AGENTS.md, CLAUDE.md or README, as the env found it. */
+  overview?: { path: string; text: string } | null;
+  /** The strategy template this episode runs with (chosen by a bandit or fixed in config). */
+  strategy?: string;
 }
 
 export interface EpisodeResult {
@@ -27,6 +31,7 @@ export interface EpisodeResult {
   /** How the episode ended: the grade status, or 'truncated' / 'infra' when it was not graded. */
   outcome: string;
   wallMs: number;
+  policyInfo?: Record<string, unknown>;
 }
 
 export interface Policy {
@@ -37,5 +42,7 @@ export interface Policy {
   act(observation: Observation, ctx: EpisodeContext): Promise<unknown>;
   /** Tokens and USD spent so far this episode (LLM policies); scored by the `cost` component. */
   usage?(): Usage;
+  /** What the policy wants logged with the episode (context loaded, stop reason, …); plain JSON, no secrets. */
+  info?(): Record<string, unknown>;
   end?(result: EpisodeResult): Promise<void>;
 }

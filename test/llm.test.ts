@@ -1,0 +1,182 @@
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { loadDataset } from '../datasets/loader.ts';
+import type { Task } from '../datasets/types.ts';
+import { CodingEnv } from '../env/coding-env.ts';
+import type { Grade } from '../env/grading.ts';
+import { runEpisode, type StepRecord } from '../experiments/episode.ts';
+import { CostLedger, LlmPolicy, llmOptionsSchema } from '../policies/llm.ts';
+import { startChatServer, type ChatRequest, type ChatServer, type Reply } from './chat-server.ts';
+
+let tasks: Task[];
+let server: ChatServer | undefined;
+beforeAll(async () => {
+  tasks = (await loadDataset('builtin:mini')).tasks;
+});
+afterEach(async () => {
+  await server?.close();
+  server = undefined;
+});
+
+const task = (id: string) => tasks.find((t) => t.instance_id === id)!;
+const templates = new Map([
+  [
+    'minimal-patch',
+    { name: 'minimal-patch', body: 'STRATEGY: change as few lines as possible, then run_tests.' },
+  ],
+]);
+const noSleep = async () => {};
+
+async function episode(
+  id: string,
+  script: (request: ChatRequest, index: number) => Reply,
+  options: Record<string, unknown> = {},
+  deps: { ledger?: CostLedger } = {},
+) {
+  server = await startChatServer(script);
+  const policy = new LlmPolicy(
+    llmOptionsSchema.parse({ base_url: server.url, model: 'scripted', ...options }),
+    {
+      templates,
+      sleep: noSleep,
+      ...deps,
+    },
+  );
+  const env = new CodingEnv({ tasks: [task(id)], maxSteps: 12 });
+  const steps: StepRecord[] = [];
+  try {
+    const result = await runEpisode(env, policy, { strategy: 'minimal-patch', onStep: (s) => steps.push(s) });
+    return { result, steps, requests: server.requests, policy };
+  } finally {
+    await env.close();
+  }
+}
+
+const lastToolText = (request: ChatRequest) => {
+  const tool = request.messages.filter((m) => m.role === 'tool').at(-1);
+  return JSON.stringify(tool?.content ?? '');
+};
+
+describe('LLM policy against a real chat-completions server on 127.0.0.1', () => {
+  it('solves a mini task: tier-1 overview, template and tools in the request, read_doc round trip, a malformed call answered, a 429 retried', async () => {
+    const id = 'ledger__round-half-up-1';
+    const gold = task(id).patch;
+    let served = 0;
+    const { result, steps, requests, policy } = await episode(id, (_request, index) => {
+      if (index === 0) return { status: 429, headers: { 'retry-after': '0' } };
+      const plan: Reply[] = [
+        { toolCall: { name: 'read_doc', arguments: { topic: 'rounding' } } },
+        { toolCall: { name: 'read_file', arguments: '{"path": "ledger/money.py", ' } }, // malformed JSON
+        { toolCall: { name: 'apply_patch', arguments: { diff: gold } } },
+        { toolCall: { name: 'run_tests', arguments: {} } },
+        { toolCall: { name: 'submit', arguments: { message: 'Round half up, as docs/money.md says.' } } },
+      ];
+      return plan[served++]!;
+    });
+    expect((result.grade as Grade).status).toBe('resolved');
+    expect(result.return).toBe(1);
+    expect(requests).toHaveLength(6); // 429, then five tool calls
+
+    const first = requests[1]!;
+    const system = String(first.messages.find((m) => m.role === 'system')?.content);
+    expect(system).toContain('Project overview (AGENTS.md)');
+    expect(system).toContain('STRATEGY: change as few lines as possible');
+    expect(first.tools?.map((t) => t.function.name).sort()).toEqual(
+      [
+        'apply_patch',
+        'escalate',
+        'evaluate',
+        'list_dir',
+        'read_doc',
+        'read_file',
+        'run',
+        'run_tests',
+        'search',
+        'str_replace',
+        'submit',
+        'write_file',
+      ].sort(),
+    );
+    const readDocParameters = first.tools!.find((t) => t.function.name === 'read_doc')!.function.parameters;
+    expect(readDocParameters).toMatchObject({
+      properties: { topic: { type: 'string' } },
+      required: ['topic'],
+    });
+    expect(String(first.messages.find((m) => m.role === 'user')?.content)).toContain(
+      task(id).problem_statement.slice(0, 40),
+    );
+
+    // read_doc's result reaches the model in the next request; the malformed call comes back as an error.
+    expect(lastToolText(requests[2]!)).toContain('docs/money.md');
+    expect(steps[1]!.observation.error?.code).toBe('invalid_action');
+    expect(lastToolText(requests[3]!)).toContain('error invalid_action');
+
+    expect(policy.info()).toMatchObject({
+      retries: 1,
+      stop_reason: null,
+      context: {
+        tier1: { path: 'AGENTS.md' },
+        tier2: { template: 'minimal-patch' },
+        tier3: ['# docs/money.md'],
+      },
+    });
+    // The server reports about 4 bytes a token for what it was sent; the policy adds up what it reported.
+    const reported = requests
+      .slice(1)
+      .map((r) => Math.ceil(Buffer.byteLength(JSON.stringify([r.messages, r.tools])) / 4));
+    expect(policy.usage()).toEqual({
+      inputTokens: reported.reduce((a, b) => a + b),
+      outputTokens: 250,
+      usd: 0,
+    });
+  });
+
+  it('stops before the episode cost cap and labels the episode', async () => {
+    const prices = { input_per_mtok: 10, output_per_mtok: 30 };
+    // A prompt is ~3k tokens and grows each turn: ~$0.03 a call. The cap must hold against the worst case
+    // of the next call (every byte a token, all 1,000 output tokens), so the policy stops early, not after.
+    const { result, steps, requests, policy } = await episode(
+      'ledger__round-half-up-1',
+      () => ({ toolCall: { name: 'list_dir', arguments: { path: '.' } } }),
+      { prices, max_usd_per_episode: 0.1, max_output_tokens: 1000 },
+    );
+    expect(requests.length).toBeGreaterThanOrEqual(1);
+    expect(policy.usage().usd).toBeGreaterThan(0);
+    expect(policy.usage().usd).toBeLessThanOrEqual(0.1);
+    expect(policy.info().stop_reason).toBe('cost_cap_episode');
+    expect(steps.at(-1)!.action).toMatchObject({ kind: 'escalate' });
+    expect(String((steps.at(-1)!.action as { report: string }).report)).toMatch(
+      /Stopped before the episode cap \$0.1/,
+    );
+    expect(result.outcome).not.toBe('resolved');
+  });
+
+  it('an experiment-wide ledger stops a second episode before the shared cap', async () => {
+    const ledger = new CostLedger(0.15);
+    const prices = { input_per_mtok: 10, output_per_mtok: 30 };
+    const script = (): Reply => ({ toolCall: { name: 'list_dir', arguments: { path: '.' } } });
+    const a = await episode(
+      'ledger__round-half-up-1',
+      script,
+      { prices, max_output_tokens: 1000 },
+      { ledger },
+    );
+    await server!.close();
+    server = undefined;
+    const b = await episode(
+      'ledger__round-half-up-1',
+      script,
+      { prices, max_output_tokens: 1000 },
+      { ledger },
+    );
+    expect(ledger.spentUsd).toBeGreaterThan(0);
+    expect(ledger.spentUsd).toBeLessThanOrEqual(0.15);
+    expect([a.policy.info().stop_reason, b.policy.info().stop_reason]).toContain('cost_cap_experiment');
+  });
+
+  it('gives up after the retries on 5xx and labels the failure infra', async () => {
+    await expect(
+      episode('ledger__round-half-up-1', () => ({ status: 503 }), { retries: { max: 2, base_ms: 0 } }),
+    ).rejects.toThrow(/LLM endpoint failed after 3 attempt\(s\)/);
+    expect(server!.requests).toHaveLength(3);
+  });
+});
