@@ -45,6 +45,8 @@ export interface CodingEnvOptions {
    * tests passing in the latest test run, 0 at the start and at the end. Off when absent.
    */
   shaping?: { gamma: number };
+  /** Money and token budgets of an episode, recorded for the `cost` component (policies enforce them). */
+  budgets?: { usd?: number; tokens?: number };
 }
 
 export class EnvStateError extends Error {
@@ -300,7 +302,7 @@ export class CodingEnv implements Env<unknown, Observation> {
         invalidActions: this.invalidActions,
         wallMs: Math.round(elapsedSec * 1000),
         task: taskFacts(this.task!),
-        budgets: { maxSteps: this.maxSteps, wallSec: this.budgetSec() },
+        budgets: this.budgets(),
         ...(this.usage ? { usage: this.usage } : {}),
       };
       const scored = score(this.variant, signals);
@@ -493,7 +495,7 @@ export class CodingEnv implements Env<unknown, Observation> {
       wallMs: Math.round(this.elapsedSec() * 1000),
       // The gold patch's size and the hidden test files' names are not visible.
       task: { ...taskFacts(task), goldStat: null, hiddenTestFiles: [] },
-      budgets: { maxSteps: this.maxSteps, wallSec: this.budgetSec() },
+      budgets: this.budgets(),
     };
     const components = Object.fromEntries(
       PREVIEW_COMPONENTS.map((name) => [name, COMPONENTS[name](signals)] as const),
@@ -559,6 +561,11 @@ export class CodingEnv implements Env<unknown, Observation> {
         }))
       : undefined;
     return { analysis, benchmark };
+  }
+
+  private budgets() {
+    const { usd, tokens } = this.opts.budgets ?? {};
+    return { maxSteps: this.maxSteps, wallSec: this.budgetSec(), usd: usd ?? null, tokens: tokens ?? null };
   }
 
   /** Tokens and USD the policy has spent this episode, for the `cost` component (the env cannot see them). */

@@ -4,6 +4,8 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import YAML from 'yaml';
 import { z } from 'zod';
+import { banditSpecSchema } from '../policies/bandits/spec.ts';
+import { llmOptionsSchema } from '../policies/llm.ts';
 import {
   BUILTIN_VARIANTS,
   isBuiltinVariant,
@@ -48,6 +50,28 @@ const policySchema = z.discriminatedUnion('name', [
     name: z.literal('replay'),
     id: policyId,
     actions: z.string().min(1).describe('JSONL of actions'),
+  }),
+  llmOptionsSchema.extend({
+    name: z.literal('llm'),
+    id: policyId,
+    strategy: z
+      .string()
+      .min(1)
+      .optional()
+      .describe('strategy template name (policies/templates, templates_dir)'),
+  }),
+  z.strictObject({
+    name: z.literal('bandit'),
+    id: policyId,
+    bandit: banditSpecSchema.describe(
+      'ucb1, thompson, exp3, epsilon-greedy, linucb or neural: docs/bandits.md',
+    ),
+    arms: z
+      .array(z.string().min(1))
+      .min(2)
+      .refine((arms) => new Set(arms).size === arms.length, 'an arm is listed twice')
+      .describe('strategy template names the bandit chooses between'),
+    inner: llmOptionsSchema.describe('the LLM policy each episode runs with the chosen strategy'),
   }),
 ]);
 
@@ -136,6 +160,18 @@ export const experimentConfigSchema = z.strictObject({
   concurrency: z.number().int().positive().max(64).default(2),
   budgets: z
     .strictObject({
+      usd: z
+        .number()
+        .positive()
+        .optional()
+        .describe('cost cap of the whole experiment: LLM policies stop before a call could cross it'),
+      usd_per_episode: z.number().positive().optional().describe('cost cap of one episode'),
+      tokens_per_episode: z
+        .number()
+        .int()
+        .positive()
+        .optional()
+        .describe('token budget the cost reward scores'),
       max_steps: z.number().int().positive().default(50),
       wall_sec: z.number().positive().optional().describe("per episode; the task's episode_sec by default"),
     })
@@ -146,6 +182,11 @@ export const experimentConfigSchema = z.strictObject({
       layer: z.enum(['auto', 'overlay', 'worktree']).default('auto'),
     })
     .default({ backend: 'local', layer: 'auto' }),
+  templates_dir: z
+    .string()
+    .min(1)
+    .optional()
+    .describe('a folder of strategy templates (*.md) added to the built-ins (relative to this config)'),
   retries: z.number().int().min(0).max(10).default(2).describe('re-runs of an episode that failed for infra'),
   output: z
     .string()
@@ -205,6 +246,7 @@ export async function loadConfig(file: string): Promise<ExperimentConfig> {
   const relative = (p: string) => (path.isAbsolute(p) ? p : path.resolve(here, p));
   if (!config.dataset.name.startsWith('builtin:')) config.dataset.name = relative(config.dataset.name);
   if (config.dataset.repos_dir) config.dataset.repos_dir = relative(config.dataset.repos_dir);
+  if (config.templates_dir) config.templates_dir = relative(config.templates_dir);
   for (const policy of config.policies)
     if (policy.name === 'replay') policy.actions = relative(policy.actions);
   return config;

@@ -67,8 +67,8 @@ export async function runEpisode(
     grade,
     outcome: grade ? grade.status : last.truncated ? 'truncated' : 'ungraded',
     wallMs: Math.round(performance.now() - started),
-    ...(policy.info ? { policyInfo: policy.info() } : {}),
   };
   await policy.end?.(result);
-  return result;
+  // After end(): a learning policy logs what it learned from this episode.
+  return policy.info ? { ...result, policyInfo: policy.info() } : result;
 }

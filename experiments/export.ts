@@ -53,6 +53,7 @@ export const EPISODE_COLUMNS: Record<string, [DataType, Convert]> = {
   error: [new Utf8(), asIs],
   started_at: [new TimestampMillisecond(), asTime],
   finished_at: [new TimestampMillisecond(), asTime],
+  policy_info_json: [new Utf8(), asIs],
 };
 
 export const STEP_COLUMNS: Record<string, [DataType, Convert]> = {

@@ -10,10 +10,15 @@ import { loadDataset } from '../datasets/loader.ts';
 import type { Task } from '../datasets/types.ts';
 import { mapLimit } from '../datasets/validate.ts';
 import { CodingEnv } from '../env/coding-env.ts';
+import { git } from '../env/git.ts';
 import { processAlive } from '../env/sandbox/containment.ts';
 import { createLocalSandbox, sweepStaleSandboxes } from '../env/sandbox/local.ts';
 import { baselinePolicy } from '../policies/baselines.ts';
-import type { Policy } from '../policies/types.ts';
+import { BanditLearner, taskFeatures } from '../policies/bandit-policy.ts';
+import { loadBandit, makeBandit, type BanditState } from '../policies/bandits/index.ts';
+import { CostLedger, LlmPolicy, type LlmOptions } from '../policies/llm.ts';
+import { loadTemplates, type StrategyTemplate } from '../policies/templates.ts';
+import type { EpisodeContext, Policy } from '../policies/types.ts';
 import type { EpisodeSignals } from '../rewards/types.ts';
 import { score, type Variant } from '../rewards/variants.ts';
 import { ConfigError, configIdentity, policyLabel, rewardVariants, type ExperimentConfig } from './config.ts';
@@ -66,8 +71,81 @@ export function episodeSeed(experimentSeed: number, taskId: string, epoch: numbe
   return parseInt(sha256(`${experimentSeed}:${taskId}:${epoch}:${index}`).slice(0, 8), 16);
 }
 
-const makePolicy = (spec: ExperimentConfig['policies'][number]): Policy =>
-  baselinePolicy(spec.name, spec.name === 'replay' ? spec.actions : undefined);
+type PolicySpec = ExperimentConfig['policies'][number];
+
+interface PolicyFactory {
+  make(spec: PolicySpec): Policy;
+  /** The run's bandits by policy label: one learner across all episodes of that policy. */
+  learners: Map<string, BanditLearner>;
+}
+
+/**
+ * Makes a fresh policy per episode. LLM policies share the run's cost ledger (the experiment-wide cap holds
+ * across concurrent episodes) and its strategy templates; a bandit policy shares one learner, resumed from
+ * `saved` when the run resumes.
+ */
+async function policyFactory(
+  config: ExperimentConfig,
+  tasks: Task[],
+  saved: Map<string, BanditState> = new Map(),
+): Promise<PolicyFactory> {
+  const ledger = new CostLedger(config.budgets.usd);
+  const needsTemplates = config.policies.some((p) => p.name === 'llm' || p.name === 'bandit');
+  const templates = needsTemplates
+    ? new Map(
+        (await loadTemplates(config.templates_dir ? { dirs: [config.templates_dir] } : {})).map(
+          (t) => [t.name, t] as const,
+        ),
+      )
+    : new Map<string, StrategyTemplate>();
+  const checkStrategy = (name: string) => {
+    if (!templates.has(name)) {
+      throw new Error(`unknown strategy template "${name}" (known: ${[...templates.keys()].join(', ')})`);
+    }
+  };
+  const llm = (options: LlmOptions) => {
+    const perEpisode = options.max_usd_per_episode ?? config.budgets.usd_per_episode;
+    return new LlmPolicy(
+      { ...options, ...(perEpisode !== undefined ? { max_usd_per_episode: perEpisode } : {}) },
+      { templates, ledger },
+    );
+  };
+  const byId = new Map(tasks.map((t) => [t.instance_id, t]));
+  const repoFiles = new Map<string, number>();
+  const contextOf = async (ctx: EpisodeContext) => {
+    const task = byId.get(ctx.instanceId)!;
+    const key = `${task.repo}@${task.base_commit}`;
+    if (!repoFiles.has(key)) {
+      const listing = await git(['ls-tree', '-r', '--name-only', task.base_commit], { cwd: task.repo });
+      repoFiles.set(key, listing.split('\n').filter(Boolean).length);
+    }
+    return taskFeatures(task, repoFiles.get(key)!);
+  };
+  const learners = new Map<string, BanditLearner>();
+  for (const spec of config.policies) {
+    if (spec.name !== 'bandit') continue;
+    spec.arms.forEach(checkStrategy);
+    const label = policyLabel(spec);
+    const state = saved.get(label);
+    const bandit = state ? loadBandit(state) : makeBandit(spec.bandit, spec.arms, config.seed);
+    learners.set(label, new BanditLearner(bandit, contextOf));
+  }
+  return {
+    learners,
+    make(spec) {
+      if (spec.name === 'bandit') {
+        const { name: _name, ...inner } = spec.inner as LlmOptions & { name?: string };
+        return learners.get(policyLabel(spec))!.policy(policyLabel(spec), () => llm(inner));
+      }
+      if (spec.name !== 'llm') {
+        return baselinePolicy(spec.name, spec.name === 'replay' ? spec.actions : undefined);
+      }
+      if (spec.strategy) checkStrategy(spec.strategy);
+      const { name: _name, id: _id, strategy: _strategy, ...options } = spec;
+      return llm(options);
+    },
+  };
+}
 
 /** Whether a task falls in the test part of a split: a hash of (split seed, instance_id), stable across runs. */
 export function inTestSplit(instanceId: string, testFraction: number, seed: number): boolean {
@@ -146,9 +224,12 @@ export async function runExperiment(config: ExperimentConfig, opts: RunOptions =
     throw new ConfigError(`dataset ${config.dataset.name}: no task left after loading and filtering`);
 
   // A replay file that is missing or malformed is the config's fault: say so before any episode runs.
+  const checkPolicies = await policyFactory(config, tasks).catch((err: Error) => {
+    throw new ConfigError(`policies: ${err.message}`);
+  });
   config.policies.forEach((spec, i) => {
     try {
-      makePolicy(spec);
+      checkPolicies.make(spec);
     } catch (err) {
       throw new ConfigError(`policies.${i}: ${(err as Error).message}`);
     }
@@ -198,6 +279,8 @@ export async function runExperiment(config: ExperimentConfig, opts: RunOptions =
         manifest_json: JSON.stringify(await manifest(datasetHash)),
       });
     }
+    // Bandits resume from the state stored with the last committed episode.
+    const policies = await policyFactory(config, tasks, store.banditStates(experimentId));
 
     const plan: PlannedEpisode[] = [];
     for (let epoch = 0; epoch < config.epochs; epoch++)
@@ -230,8 +313,23 @@ export async function runExperiment(config: ExperimentConfig, opts: RunOptions =
     opts.onStart?.({ ...progress });
     await mapLimit(todo, config.concurrency, async (item) => {
       if (opts.signal?.aborted) return;
-      const record = await runWithRetries(config, variants, item, experimentId);
-      store.recordEpisode(record.episode, record.steps, record.scores);
+      const record = await runWithRetries(
+        config,
+        variants,
+        (spec) => policies.make(spec),
+        item,
+        experimentId,
+      );
+      const learner = policies.learners.get(record.episode.policy);
+      store.recordEpisode(
+        record.episode,
+        record.steps,
+        record.scores,
+        learner && {
+          policy: record.episode.policy,
+          state: learner.bandit.state(),
+        },
+      );
       progress.done++;
       if (record.episode.resolved) progress.resolved++;
       if (record.episode.failure_class === 'infra') progress.infra++;
@@ -263,6 +361,7 @@ export async function runExperiment(config: ExperimentConfig, opts: RunOptions =
 async function runWithRetries(
   config: ExperimentConfig,
   variants: Variant[],
+  makePolicy: (spec: PolicySpec) => Policy,
   item: PlannedEpisode,
   experimentId: string,
 ): Promise<{ episode: EpisodeRecord; steps: StepRow[]; scores: ScoredVariant[] }> {
@@ -275,6 +374,7 @@ async function runWithRetries(
       ...(config.reward.shaping ? { shaping: config.reward.shaping } : {}),
       maxSteps: config.budgets.max_steps,
       wallClockSec: config.budgets.wall_sec,
+      budgets: { usd: config.budgets.usd_per_episode, tokens: config.budgets.tokens_per_episode },
       sandbox: (task) =>
         createLocalSandbox({
           repo: task.repo,
@@ -297,6 +397,7 @@ async function runWithRetries(
     try {
       const result = await runEpisode(env, makePolicy(item.policy), {
         seed: item.seed,
+        ...(item.policy.name === 'llm' && item.policy.strategy ? { strategy: item.policy.strategy } : {}),
         onStep: (s) => steps.push(s),
       });
       const grade = result.grade;
@@ -323,6 +424,7 @@ async function runWithRetries(
           patch: grade?.patch ?? null,
           error: infra ? (grade?.reason ?? null) : null,
           finished_at: new Date().toISOString(),
+          policy_info_json: result.policyInfo ? JSON.stringify(result.policyInfo) : null,
         },
         steps: steps.map((s) => ({
           step: s.step,
@@ -352,6 +454,7 @@ async function runWithRetries(
           patch: null,
           error: (err as Error).message,
           finished_at: new Date().toISOString(),
+          policy_info_json: null,
         },
         steps: [],
         scores: [],

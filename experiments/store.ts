@@ -3,11 +3,15 @@
 // (experiment, task, seed, epoch, policy) makes a resumed run unable to duplicate one. Schema: docs/store.md.
 import Database from 'better-sqlite3';
 import type { Observation } from '../env/types.ts';
+import type { BanditState } from '../policies/bandits/index.ts';
 import type { Score } from '../rewards/variants.ts';
 import { stableJson } from './config.ts';
 
-/** 2 added the rewards and reward_components tables (created on open; older runs are upgraded in place). */
-export const SCHEMA_VERSION = 2;
+/**
+ * 2 added the rewards and reward_components tables, 3 the episodes.policy_info_json column; older stores are
+ * upgraded in place when opened.
+ */
+export const SCHEMA_VERSION = 3;
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -45,6 +49,7 @@ CREATE TABLE IF NOT EXISTS episodes (
   error TEXT,
   started_at TEXT NOT NULL,
   finished_at TEXT NOT NULL,
+  policy_info_json TEXT,
   UNIQUE (experiment_id, task_id, seed, epoch, policy)
 );
 CREATE TABLE IF NOT EXISTS steps (
@@ -73,6 +78,13 @@ CREATE TABLE IF NOT EXISTS reward_components (
   value REAL NOT NULL,
   details_json TEXT,
   PRIMARY KEY (episode_id, component)
+);
+CREATE TABLE IF NOT EXISTS bandit_state (
+  experiment_id TEXT NOT NULL REFERENCES experiments(id),
+  policy TEXT NOT NULL,
+  state_json TEXT NOT NULL,
+  updated_at TEXT NOT NULL,
+  PRIMARY KEY (experiment_id, policy)
 );
 CREATE TABLE IF NOT EXISTS rewards (
   episode_id TEXT NOT NULL REFERENCES episodes(id),
@@ -127,6 +139,8 @@ export interface EpisodeRecord extends EpisodeKey {
   error: string | null;
   started_at: string;
   finished_at: string;
+  /** What the policy logged: context loaded, stop reason (e.g. a cost cap), usage. */
+  policy_info_json: string | null;
 }
 
 export interface StepRow {
@@ -157,6 +171,34 @@ export interface StoredStep {
   reward: number;
 }
 
+const EPISODE_FIELDS = [
+  'id',
+  'experiment_id',
+  'task_id',
+  'seed',
+  'epoch',
+  'policy',
+  'arm',
+  'outcome',
+  'failure_class',
+  'resolved',
+  'reward',
+  'f2p_fraction',
+  'p2p_fraction',
+  'steps',
+  'invalid_actions',
+  'terminated',
+  'truncated',
+  'wall_ms',
+  'attempts',
+  'signals_json',
+  'patch',
+  'error',
+  'started_at',
+  'finished_at',
+  'policy_info_json',
+];
+
 export interface ScoredVariant {
   definition: unknown;
   score: Score;
@@ -173,6 +215,11 @@ export class RunStore {
     this.db.pragma('synchronous = NORMAL');
     this.db.pragma('foreign_keys = ON');
     this.db.exec(SCHEMA);
+    // Stores written before schema 3 lack the column; SQLite adds it in place.
+    const columns = this.db.prepare('PRAGMA table_info(episodes)').all() as { name: string }[];
+    if (!columns.some((c) => c.name === 'policy_info_json')) {
+      this.db.exec('ALTER TABLE episodes ADD COLUMN policy_info_json TEXT');
+    }
     this.db
       .prepare('INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)')
       .run('schema_version', String(SCHEMA_VERSION));
@@ -242,8 +289,24 @@ export class RunStore {
     return new Set(rows.map(episodeKey));
   }
 
-  /** Writes an episode with all its steps atomically, replacing an earlier infra-failed attempt of the same key. */
-  recordEpisode(episode: EpisodeRecord, steps: StepRow[], scores: ScoredVariant[] = []): void {
+  /** The bandits' states as of the last committed episode, by policy label. */
+  banditStates(experimentId: string): Map<string, BanditState> {
+    const rows = this.db
+      .prepare('SELECT policy, state_json FROM bandit_state WHERE experiment_id = ?')
+      .all(experimentId) as { policy: string; state_json: string }[];
+    return new Map(rows.map((r) => [r.policy, JSON.parse(r.state_json) as BanditState]));
+  }
+
+  /**
+   * Writes an episode with all its steps, its scores and (for a bandit policy) the bandit's state, atomically;
+   * replaces an earlier infra-failed attempt of the same key.
+   */
+  recordEpisode(
+    episode: EpisodeRecord,
+    steps: StepRow[],
+    scores: ScoredVariant[] = [],
+    bandit?: { policy: string; state: BanditState },
+  ): void {
     const write = this.db.transaction(() => {
       const previous = this.db
         .prepare(
@@ -259,9 +322,7 @@ export class RunStore {
       }
       this.db
         .prepare(
-          `INSERT INTO episodes VALUES (@id, @experiment_id, @task_id, @seed, @epoch, @policy, @arm, @outcome,
-            @failure_class, @resolved, @reward, @f2p_fraction, @p2p_fraction, @steps, @invalid_actions, @terminated,
-            @truncated, @wall_ms, @attempts, @signals_json, @patch, @error, @started_at, @finished_at)`,
+          `INSERT INTO episodes (${EPISODE_FIELDS.join(', ')}) VALUES (${EPISODE_FIELDS.map((f) => `@${f}`).join(', ')})`,
         )
         .run({
           ...episode,
@@ -276,6 +337,11 @@ export class RunStore {
       );
       for (const s of steps) insertStep.run(stepValues(episode.id, s));
       this.recordScores(episode.id, scores, 'live');
+      if (bandit) {
+        this.db
+          .prepare('INSERT OR REPLACE INTO bandit_state VALUES (?, ?, ?, ?)')
+          .run(episode.experiment_id, bandit.policy, JSON.stringify(bandit.state), new Date().toISOString());
+      }
     });
     write();
   }

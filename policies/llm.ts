@@ -146,6 +146,7 @@ export class LlmPolicy implements Policy {
   readonly name = 'llm';
   private readonly model;
   private readonly tools = actionTools();
+  private system = '';
   private messages: ModelMessage[] = [];
   private pending: PendingCall[] = [];
   private usageSoFar: Usage = { inputTokens: 0, outputTokens: 0, usd: 0 };
@@ -193,7 +194,7 @@ export class LlmPolicy implements Policy {
     ]
       .filter(Boolean)
       .join('\n');
-    this.messages.push({ role: 'system', content: system });
+    this.system = system;
     this.loaded = {
       tier1: ctx.overview ? { path: ctx.overview.path, tokens: tokensOf(overview) } : null,
       tier2: { template: template?.name ?? null, tokens: tokensOf(strategy) },
@@ -255,7 +256,7 @@ export class LlmPolicy implements Policy {
     const bytes = (value: unknown) => Buffer.byteLength(JSON.stringify(value));
     const input =
       this.messagesAtLastCall === 0
-        ? bytes(added) + bytes(this.toolsJson)
+        ? bytes(added) + bytes(this.toolsJson) + bytes(this.system)
         : this.lastInputTokens + bytes(added);
     return (input * prices.input_per_mtok + this.opts.max_output_tokens * prices.output_per_mtok) / 1e6;
   }
@@ -291,6 +292,7 @@ export class LlmPolicy implements Policy {
         this.messagesAtLastCall = this.messages.length;
         const result = await generateText({
           model: this.model,
+          system: this.system,
           messages: this.messages,
           tools: this.tools,
           toolChoice: 'required',

@@ -105,6 +105,7 @@ function syntheticEpisode(
     error: null,
     started_at: now,
     finished_at: now,
+    policy_info_json: null,
   };
   const steps = Array.from({ length: stepsPerEpisode }, (_, s) => ({
     step: s + 1,

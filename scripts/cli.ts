@@ -17,6 +17,9 @@ import { formatStatistics } from '../experiments/summary.ts';
 import { compareVariants, formatComparison, readVariantsFile, rescoreRun } from '../experiments/rescore.ts';
 import { renderTrajectory } from '../experiments/trajectory.ts';
 import { baselinePolicy } from '../policies/baselines.ts';
+import { LlmPolicy, llmOptionsSchema } from '../policies/llm.ts';
+import { loadTemplates } from '../policies/templates.ts';
+import type { Policy } from '../policies/types.ts';
 import { formatGrade, formatReset, formatStep } from './format.ts';
 
 const datasetOptions = (y: Argv) =>
@@ -41,6 +44,13 @@ async function runCommand(argv: {
   task: string;
   policy: string;
   actions?: string;
+  baseUrl?: string;
+  model?: string;
+  apiKeyEnv?: string;
+  strategy?: string;
+  templatesDir?: string;
+  maxUsd?: number;
+  prices?: string;
   maxSteps?: number;
   seed: number;
   json: boolean;
@@ -50,7 +60,7 @@ async function runCommand(argv: {
 }): Promise<number> {
   if (argv.policy === 'replay' && !argv.actions)
     throw new Error('--policy replay needs --actions <file.jsonl>');
-  const policy = baselinePolicy(argv.policy, argv.actions);
+  const policy = argv.policy === 'llm' ? await llmFromFlags(argv) : baselinePolicy(argv.policy, argv.actions);
   const loaded = await loadDataset(argv.dataset, loadOptions(argv));
   reportRowErrors(loaded);
   const task = findTask(loaded, argv.task);
@@ -59,6 +69,7 @@ async function runCommand(argv: {
   try {
     const result = await runEpisode(env, policy, {
       seed: argv.seed,
+      ...(argv.strategy ? { strategy: argv.strategy } : {}),
       onReset: (observation, info) =>
         argv.json ? print({ type: 'reset', observation, info }) : console.log(formatReset(observation, info)),
       onStep: (record) => (argv.json ? print({ type: 'step', ...record }) : console.log(formatStep(record))),
@@ -205,8 +216,24 @@ export async function main(args: string[]): Promise<number> {
             describe: 'builtin:<name> or a .jsonl/.json file',
           })
           .option('task', { type: 'string', demandOption: true, describe: 'instance_id' })
-          .option('policy', { choices: ['oracle', 'nop', 'replay'] as const, default: 'oracle' as const })
+          .option('policy', {
+            choices: ['oracle', 'nop', 'replay', 'llm'] as const,
+            default: 'oracle' as const,
+          })
           .option('actions', { type: 'string', describe: 'JSONL of actions for --policy replay' })
+          .option('base-url', { type: 'string', describe: 'OpenAI-compatible endpoint for --policy llm' })
+          .option('model', { type: 'string', describe: 'model id for --policy llm' })
+          .option('api-key-env', {
+            type: 'string',
+            describe: 'variable holding the API key (OPENAI_API_KEY)',
+          })
+          .option('strategy', { type: 'string', describe: 'strategy template for --policy llm' })
+          .option('templates-dir', { type: 'string', describe: 'more strategy templates (*.md)' })
+          .option('max-usd', { type: 'number', describe: 'cost cap of the episode (needs --prices)' })
+          .option('prices', {
+            type: 'string',
+            describe: 'USD per million input,output tokens, e.g. 0.15,0.6',
+          })
           .option('max-steps', { type: 'number' })
           .option('seed', { type: 'number', default: 0 })
           .option('json', {
@@ -399,6 +426,31 @@ export async function main(args: string[]): Promise<number> {
 }
 
 class UsageError extends Error {}
+
+async function llmFromFlags(argv: {
+  baseUrl?: string;
+  model?: string;
+  apiKeyEnv?: string;
+  templatesDir?: string;
+  maxUsd?: number;
+  prices?: string;
+}): Promise<Policy> {
+  if (!argv.baseUrl || !argv.model) throw new UsageError('--policy llm needs --base-url and --model');
+  const [input, output] = (argv.prices ?? '').split(',').map(Number);
+  const checked = llmOptionsSchema.safeParse({
+    base_url: argv.baseUrl,
+    model: argv.model,
+    ...(argv.apiKeyEnv ? { api_key_env: argv.apiKeyEnv } : {}),
+    ...(argv.prices ? { prices: { input_per_mtok: input, output_per_mtok: output } } : {}),
+    ...(argv.maxUsd !== undefined ? { max_usd_per_episode: argv.maxUsd } : {}),
+  });
+  if (!checked.success) {
+    const issue = checked.error.issues[0]!;
+    throw new UsageError(`llm option ${issue.path.join('.')}: ${issue.message}`);
+  }
+  const templates = await loadTemplates(argv.templatesDir ? { dirs: [argv.templatesDir] } : {});
+  return new LlmPolicy(checked.data, { templates: new Map(templates.map((t) => [t.name, t])) });
+}
 
 const splitList = (text: string) =>
   text

@@ -99,6 +99,7 @@ function episode(i: number, over: Partial<EpisodeRecord> = {}): EpisodeRecord {
     error: null,
     started_at: now,
     finished_at: now,
+    policy_info_json: null,
     ...over,
   };
 }

@@ -1,9 +1,17 @@
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import Database from 'better-sqlite3';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { loadDataset } from '../datasets/loader.ts';
 import type { Task } from '../datasets/types.ts';
 import { CodingEnv } from '../env/coding-env.ts';
 import type { Grade } from '../env/grading.ts';
+import { parseConfig } from '../experiments/config.ts';
 import { runEpisode, type StepRecord } from '../experiments/episode.ts';
+import { runExperiment } from '../experiments/runner.ts';
 import { CostLedger, LlmPolicy, llmOptionsSchema } from '../policies/llm.ts';
 import { startChatServer, type ChatRequest, type ChatServer, type Reply } from './chat-server.ts';
 
@@ -78,6 +86,7 @@ describe('LLM policy against a real chat-completions server on 127.0.0.1', () =>
 
     const first = requests[1]!;
     const system = String(first.messages.find((m) => m.role === 'system')?.content);
+    expect(first.messages[0]!.role).toBe('system');
     expect(system).toContain('Project overview (AGENTS.md)');
     expect(system).toContain('STRATEGY: change as few lines as possible');
     expect(first.tools?.map((t) => t.function.name).sort()).toEqual(
@@ -178,5 +187,107 @@ describe('LLM policy against a real chat-completions server on 127.0.0.1', () =>
       episode('ledger__round-half-up-1', () => ({ status: 503 }), { retries: { max: 2, base_ms: 0 } }),
     ).rejects.toThrow(/LLM endpoint failed after 3 attempt\(s\)/);
     expect(server!.requests).toHaveLength(3);
+  });
+});
+
+describe('LLM policy from the CLI and in experiments', () => {
+  const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+  const id = 'ledger__round-half-up-1';
+  const solve = (...first: Reply[]): ((request: ChatRequest, index: number) => Reply) => {
+    const plan: Reply[] = [
+      ...first,
+      { toolCall: { name: 'apply_patch', arguments: { diff: task(id).patch } } },
+      { toolCall: { name: 'submit', arguments: { message: 'Round half up.' } } },
+    ];
+    return (request) => plan[request.messages.filter((m) => m.role === 'assistant').length]!;
+  };
+
+  it('`repogym run --policy llm --base-url … --model x` solves a task; the API key reaches neither output nor sandbox', async () => {
+    // The model asks the sandbox for its environment first: the key must not be in it.
+    server = await startChatServer(solve({ toolCall: { name: 'run', arguments: { command: 'env' } } }));
+    const secret = 'sk-test-SECRET-never-printed';
+    const out = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+      execFile(
+        'node',
+        [
+          path.join(root, 'bin/repogym.js'),
+          'run',
+          '--dataset',
+          'builtin:mini',
+          '--task',
+          id,
+          '--policy',
+          'llm',
+          '--base-url',
+          server!.url,
+          '--model',
+          'x',
+          '--strategy',
+          'minimal-patch',
+          '--json',
+        ],
+        { cwd: root, env: { ...process.env, OPENAI_API_KEY: secret } },
+        (err, stdout, stderr) =>
+          resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+      );
+    });
+    expect(out.stderr).toBe('');
+    expect(out.code).toBe(0);
+    const result = JSON.parse(out.stdout.trim().split('\n').at(-1)!) as { resolved: boolean };
+    expect(result.resolved).toBe(true);
+    expect(out.stdout).not.toContain(secret);
+    expect(JSON.stringify(server.requests)).toContain('REPOGYM_SANDBOX'); // env's output went back
+    expect(JSON.stringify(server.requests)).not.toContain(secret);
+    expect(String(server.requests[0]!.messages[0]!.content)).toContain('Strategy: minimal-patch');
+  });
+
+  it('a bandit over strategies learns across episodes, logs each choice and stores its state with the episodes', async () => {
+    server = await startChatServer(solve());
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'repogym-bandit-'));
+    try {
+      const config = parseConfig(
+        [
+          'name: bandit-llm',
+          `dataset: {name: "builtin:mini", filter: {instance_ids: [${id}, ledger__low-stock-threshold-3]}}`,
+          'policies:',
+          '  - name: bandit',
+          '    bandit: {kind: ucb1}',
+          '    arms: [minimal-patch, reproduce-first]',
+          `    inner: {base_url: "${server.url}", model: x}`,
+          'seeds: 2',
+          'concurrency: 2',
+          'budgets: {max_steps: 4}',
+        ].join('\n'),
+      );
+      const summary = await runExperiment(config, { outDir: dir });
+      expect(summary.done).toBe(4);
+      const db = new Database(path.join(dir, 'runs.sqlite'), { readonly: true });
+      try {
+        const episodes = db.prepare('SELECT task_id, resolved, policy_info_json FROM episodes').all() as {
+          task_id: string;
+          resolved: number;
+          policy_info_json: string;
+        }[];
+        const infos = episodes.map(
+          (e) =>
+            JSON.parse(e.policy_info_json) as {
+              arm: string;
+              event: { updated: boolean; reward: number; context: { features: number[] } };
+            },
+        );
+        expect(infos.every((i) => ['minimal-patch', 'reproduce-first'].includes(i.arm))).toBe(true);
+        expect(infos.every((i) => i.event.updated && i.event.context.features.length === 6)).toBe(true);
+        // The scripted model solves round-half-up only: its reward is 1, the other task's 0.
+        for (const [i, e] of episodes.entries()) expect(infos[i]!.event.reward).toBe(e.resolved);
+        const state = db.prepare('SELECT state_json FROM bandit_state').get() as { state_json: string };
+        const saved = JSON.parse(state.state_json) as { kind: string };
+        expect(saved.kind).toBe('ucb1');
+        expect(JSON.stringify(saved)).toMatch(/minimal-patch/);
+      } finally {
+        db.close();
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -1,0 +1,102 @@
+// A bandit over strategies: per episode the bandit picks a strategy (an arm), the inner policy runs with it,
+// and the episode's return under the primary reward variant updates the bandit. One BanditLearner lives for a
+// whole run and hands out a fresh BanditPolicy per episode.
+import type { Task } from '../datasets/types.ts';
+import type { Bandit, BanditContext, Selection } from './bandits/index.ts';
+import type { EpisodeContext, EpisodeResult, Policy } from './types.ts';
+
+/** Task features a contextual bandit sees: known before the episode starts, nothing hidden. */
+export const FEATURE_NAMES = [
+  'bias',
+  'python',
+  'javascript',
+  'other_language',
+  'statement_kchars_log',
+  'repo_files_log',
+];
+
+export function taskFeatures(task: Task, repoFiles: number): BanditContext {
+  const language = task.language.toLowerCase();
+  return {
+    names: FEATURE_NAMES,
+    features: [
+      1,
+      language === 'python' ? 1 : 0,
+      language === 'javascript' || language === 'typescript' ? 1 : 0,
+      language === 'python' || language === 'javascript' || language === 'typescript' ? 0 : 1,
+      Math.log1p(task.problem_statement.length / 1000),
+      Math.log1p(repoFiles) / 10,
+    ],
+  };
+}
+
+/** Runs the bandit's calls one at a time: episodes run concurrently, a bandit's updates must not interleave. */
+class Mutex {
+  private tail: Promise<unknown> = Promise.resolve();
+  run<T>(fn: () => Promise<T> | T): Promise<T> {
+    const next = this.tail.then(fn, fn);
+    this.tail = next.catch(() => undefined);
+    return next;
+  }
+}
+
+export interface BanditEvent {
+  arm: string;
+  context: BanditContext;
+  scores: Record<string, number>;
+  selectionInfo?: Record<string, unknown>;
+  /** Set once the episode ended: the reward the bandit learned from, or why it did not learn. */
+  reward?: number;
+  updated?: boolean;
+  skipped?: string;
+}
+
+export class BanditLearner {
+  private readonly mutex = new Mutex();
+  constructor(
+    readonly bandit: Bandit,
+    private readonly contextOf: (ctx: EpisodeContext) => Promise<BanditContext> | BanditContext,
+  ) {}
+
+  select(ctx: EpisodeContext): Promise<{ context: BanditContext; selection: Selection }> {
+    return this.mutex.run(async () => {
+      const context = await this.contextOf(ctx);
+      return { context, selection: await this.bandit.select(context) };
+    });
+  }
+
+  update(arm: string, reward: number, context: BanditContext): Promise<void> {
+    return this.mutex.run(() => this.bandit.update(arm, reward, context));
+  }
+
+  /** A policy for one episode: picks the arm in `begin`, runs `inner(arm)`, learns in `end`. */
+  policy(name: string, inner: (strategy: string) => Policy): Policy {
+    let event: BanditEvent | undefined;
+    let current: Policy | undefined;
+    return {
+      name,
+      begin: async (ctx) => {
+        const { context, selection } = await this.select(ctx);
+        event = { arm: selection.arm, context, scores: selection.scores, selectionInfo: selection.info };
+        ctx.strategy = selection.arm;
+        current = inner(selection.arm);
+        await current.begin?.(ctx);
+      },
+      act: (observation, ctx) => current!.act(observation, ctx),
+      usage: () => current?.usage?.() ?? { inputTokens: 0, outputTokens: 0, usd: 0 },
+      end: async (result: EpisodeResult) => {
+        await current?.end?.(result);
+        if (!event) return;
+        // An infra failure says nothing about the strategy.
+        if (result.grade?.failureClass === 'infra') {
+          event.skipped = 'infra';
+          return;
+        }
+        event.reward = result.return;
+        await this.update(event.arm, result.return, event.context);
+        event.updated = true;
+      },
+      info: () => ({ bandit: this.bandit.kind, arm: event?.arm, event, inner: current?.info?.() ?? null }),
+    };
+  }
+}

@@ -1,0 +1,54 @@
+// ε-greedy: with probability ε_t = epsilon / (1 + decay·t) a uniformly random arm, else the best mean.
+// Rewards are used as given (any finite number).
+import { BaseBandit, checkLength } from './base.ts';
+import type { EpsilonGreedySpec, EpsilonGreedyState } from './spec.ts';
+import type { Selection } from './types.ts';
+
+export class EpsilonGreedyBandit extends BaseBandit {
+  readonly kind = 'epsilon-greedy';
+  private readonly counts: number[];
+  private readonly sums: number[];
+
+  constructor(
+    readonly spec: EpsilonGreedySpec,
+    arms: readonly string[],
+    seed: number,
+    state?: EpsilonGreedyState,
+  ) {
+    super(arms, seed, state?.rng);
+    const k = this.arms.length;
+    this.counts = state ? [...state.counts] : new Array<number>(k).fill(0);
+    this.sums = state ? [...state.sums] : new Array<number>(k).fill(0);
+    if (state) {
+      checkLength('counts', this.counts, k);
+      checkLength('sums', this.sums, k);
+      this.t = state.t;
+    }
+  }
+
+  select(): Selection {
+    const epsilon = this.spec.epsilon / (1 + this.spec.decay * this.t);
+    // Untried arms score Infinity, so each arm is tried once before exploitation means anything.
+    const means = this.counts.map((n, i) => (n === 0 ? Infinity : this.sums[i]! / n));
+    const explore = this.rng.next() < epsilon;
+    const i = explore ? this.rng.int(this.arms.length) : this.argmax(means);
+    return { arm: this.arms[i]!, scores: this.scoresOf(means), info: { explore, epsilon } };
+  }
+
+  update(arm: string, reward: number): void {
+    const i = this.armIndex(arm);
+    this.counts[i]! += 1;
+    this.sums[i]! += this.checkReward(reward);
+    this.t += 1;
+  }
+
+  state(): EpsilonGreedyState {
+    return {
+      kind: 'epsilon-greedy',
+      ...this.common(),
+      spec: { ...this.spec },
+      counts: [...this.counts],
+      sums: [...this.sums],
+    };
+  }
+}

@@ -1,0 +1,54 @@
+// UCB1 (Auer et al. 2002): score = mean + c·sqrt(ln N / n); every arm is pulled once first (score Infinity).
+// Rewards are clamped to [0, 1].
+import { BaseBandit, checkLength, clamp01 } from './base.ts';
+import type { Ucb1Spec, Ucb1State } from './spec.ts';
+import type { Selection } from './types.ts';
+
+export class Ucb1Bandit extends BaseBandit {
+  readonly kind = 'ucb1';
+  private readonly counts: number[];
+  private readonly sums: number[];
+
+  constructor(
+    readonly spec: Ucb1Spec,
+    arms: readonly string[],
+    seed: number,
+    state?: Ucb1State,
+  ) {
+    super(arms, seed, state?.rng);
+    const k = this.arms.length;
+    this.counts = state ? [...state.counts] : new Array<number>(k).fill(0);
+    this.sums = state ? [...state.sums] : new Array<number>(k).fill(0);
+    if (state) {
+      checkLength('counts', this.counts, k);
+      checkLength('sums', this.sums, k);
+      this.t = state.t;
+    }
+  }
+
+  select(): Selection {
+    const total = this.counts.reduce((a, b) => a + b, 0);
+    const scores = this.counts.map((n, i) =>
+      n === 0 ? Infinity : this.sums[i]! / n + this.spec.c * Math.sqrt(Math.log(total) / n),
+    );
+    const i = this.argmax(scores);
+    return { arm: this.arms[i]!, scores: this.scoresOf(scores), info: { initial: this.counts[i] === 0 } };
+  }
+
+  update(arm: string, reward: number): void {
+    const i = this.armIndex(arm);
+    this.counts[i]! += 1;
+    this.sums[i]! += clamp01(this.checkReward(reward));
+    this.t += 1;
+  }
+
+  state(): Ucb1State {
+    return {
+      kind: 'ucb1',
+      ...this.common(),
+      spec: { ...this.spec },
+      counts: [...this.counts],
+      sums: [...this.sums],
+    };
+  }
+}
