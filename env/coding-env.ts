@@ -282,7 +282,13 @@ export class CodingEnv implements Env<unknown, Observation> {
       stepsLeft: Math.max(0, this.maxSteps - this.stepIndex),
       ...(outcome.error ? { error: outcome.error } : {}),
     };
-    const info: Info = { ...outcome.info, invalid_actions: this.invalidActions, elapsed_sec: elapsedSec };
+    const info: Info = {
+      ...outcome.info,
+      invalid_actions: this.invalidActions,
+      elapsed_sec: elapsedSec,
+      // The policy's spending so far (it reports before each step), for per-step cost logs.
+      ...(this.usage ? { usage: this.usage } : {}),
+    };
     let reward = 0;
     if (this.opts.shaping) {
       const ranTests = outcome.tests !== undefined && (kind === 'run_tests' || kind === 'evaluate');

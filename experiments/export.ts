@@ -74,6 +74,9 @@ export const STEP_COLUMNS: Record<string, [DataType, Convert]> = {
   diff_added: [new Int32(), asIs],
   diff_removed: [new Int32(), asIs],
   reward: [new Float64(), asIs],
+  input_tokens: [new Int32(), asIs],
+  output_tokens: [new Int32(), asIs],
+  usd: [new Float64(), asIs],
 };
 
 /** One row per (episode, variant), with every component's value as its own column (`c_<component>`). */

@@ -19,7 +19,7 @@ import { loadBandit, makeBandit, type BanditState } from '../policies/bandits/in
 import { CostLedger, LlmPolicy, type LlmOptions } from '../policies/llm.ts';
 import { loadTemplates, type StrategyTemplate } from '../policies/templates.ts';
 import type { EpisodeContext, Policy } from '../policies/types.ts';
-import type { EpisodeSignals } from '../rewards/types.ts';
+import type { EpisodeSignals, Usage } from '../rewards/types.ts';
 import { score, type Variant } from '../rewards/variants.ts';
 import { ConfigError, configIdentity, policyLabel, rewardVariants, type ExperimentConfig } from './config.ts';
 import { runEpisode, type StepRecord } from './episode.ts';
@@ -144,6 +144,18 @@ async function policyFactory(
       const { name: _name, id: _id, strategy: _strategy, ...options } = spec;
       return llm(options);
     },
+  };
+}
+
+/** Tokens and USD spent on one step: the difference of the policy's running totals. */
+function stepUsage(step: StepRecord, previous: StepRecord | undefined): Usage | undefined {
+  const now = step.info.usage as Usage | undefined;
+  if (!now) return undefined;
+  const before = (previous?.info.usage as Usage | undefined) ?? { inputTokens: 0, outputTokens: 0, usd: 0 };
+  return {
+    inputTokens: now.inputTokens - before.inputTokens,
+    outputTokens: now.outputTokens - before.outputTokens,
+    usd: now.usd - before.usd,
   };
 }
 
@@ -426,11 +438,12 @@ async function runWithRetries(
           finished_at: new Date().toISOString(),
           policy_info_json: result.policyInfo ? JSON.stringify(result.policyInfo) : null,
         },
-        steps: steps.map((s) => ({
+        steps: steps.map((s, i) => ({
           step: s.step,
           action: s.action,
           observation: s.observation,
           reward: s.reward,
+          usage: stepUsage(s, steps[i - 1]),
         })),
       };
     } catch (err) {

@@ -8,8 +8,8 @@ import type { Score } from '../rewards/variants.ts';
 import { stableJson } from './config.ts';
 
 /**
- * 2 added the rewards and reward_components tables, 3 the episodes.policy_info_json column; older stores are
- * upgraded in place when opened.
+ * 2 added the rewards and reward_components tables, 3 episodes.policy_info_json, the bandit_state table and the
+ * steps' token and USD columns; older stores are upgraded in place when opened.
  */
 export const SCHEMA_VERSION = 3;
 
@@ -70,6 +70,9 @@ CREATE TABLE IF NOT EXISTS steps (
   diff_added INTEGER NOT NULL,
   diff_removed INTEGER NOT NULL,
   reward REAL NOT NULL,
+  input_tokens INTEGER,
+  output_tokens INTEGER,
+  usd REAL,
   PRIMARY KEY (episode_id, step)
 );
 CREATE TABLE IF NOT EXISTS reward_components (
@@ -148,6 +151,8 @@ export interface StepRow {
   action: unknown;
   observation: Observation;
   reward: number;
+  /** Tokens and USD the policy spent on this step (LLM policies). */
+  usage?: { inputTokens: number; outputTokens: number; usd: number };
 }
 
 /** A row of the `steps` table as SQLite returns it. */
@@ -169,7 +174,33 @@ export interface StoredStep {
   diff_added: number;
   diff_removed: number;
   reward: number;
+  input_tokens: number | null;
+  output_tokens: number | null;
+  usd: number | null;
 }
+
+const STEP_FIELDS = [
+  'episode_id',
+  'step',
+  'kind',
+  'action_json',
+  'output',
+  'exit_code',
+  'timed_out',
+  'error_code',
+  'tests_passed',
+  'tests_failed',
+  'wall_ms',
+  'cpu_ms',
+  'peak_rss_kb',
+  'diff_files',
+  'diff_added',
+  'diff_removed',
+  'reward',
+  'input_tokens',
+  'output_tokens',
+  'usd',
+];
 
 const EPISODE_FIELDS = [
   'id',
@@ -216,9 +247,16 @@ export class RunStore {
     this.db.pragma('foreign_keys = ON');
     this.db.exec(SCHEMA);
     // Stores written before schema 3 lack the column; SQLite adds it in place.
-    const columns = this.db.prepare('PRAGMA table_info(episodes)').all() as { name: string }[];
-    if (!columns.some((c) => c.name === 'policy_info_json')) {
-      this.db.exec('ALTER TABLE episodes ADD COLUMN policy_info_json TEXT');
+    const added: [string, string, string][] = [
+      ['episodes', 'policy_info_json', 'TEXT'],
+      ['steps', 'input_tokens', 'INTEGER'],
+      ['steps', 'output_tokens', 'INTEGER'],
+      ['steps', 'usd', 'REAL'],
+    ];
+    for (const [table, column, type] of added) {
+      const columns = this.db.prepare(`PRAGMA table_info(${table})`).all() as { name: string }[];
+      if (!columns.some((c) => c.name === column))
+        this.db.exec(`ALTER TABLE ${table} ADD COLUMN ${column} ${type}`);
     }
     this.db
       .prepare('INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)')
@@ -331,9 +369,7 @@ export class RunStore {
           truncated: Number(episode.truncated),
         });
       const insertStep = this.db.prepare(
-        `INSERT INTO steps VALUES (@episode_id, @step, @kind, @action_json, @output, @exit_code, @timed_out,
-          @error_code, @tests_passed, @tests_failed, @wall_ms, @cpu_ms, @peak_rss_kb, @diff_files, @diff_added,
-          @diff_removed, @reward)`,
+        `INSERT INTO steps (${STEP_FIELDS.join(', ')}) VALUES (${STEP_FIELDS.map((f) => `@${f}`).join(', ')})`,
       );
       for (const s of steps) insertStep.run(stepValues(episode.id, s));
       this.recordScores(episode.id, scores, 'live');
@@ -386,5 +422,8 @@ function stepValues(episodeId: string, s: StepRow) {
     diff_added: o.diffStat.added,
     diff_removed: o.diffStat.removed,
     reward: s.reward,
+    input_tokens: s.usage?.inputTokens ?? null,
+    output_tokens: s.usage?.outputTokens ?? null,
+    usd: s.usage?.usd ?? null,
   };
 }

@@ -241,7 +241,7 @@ describe('LLM policy from the CLI and in experiments', () => {
     expect(String(server.requests[0]!.messages[0]!.content)).toContain('Strategy: minimal-patch');
   });
 
-  it('a bandit over strategies learns across episodes, logs each choice and stores its state with the episodes', async () => {
+  it('a bandit over strategies learns across episodes, logs each choice and its tokens, and a resumed run continues it', async () => {
     server = await startChatServer(solve());
     const dir = await mkdtemp(path.join(os.tmpdir(), 'repogym-bandit-'));
     try {
@@ -280,11 +280,47 @@ describe('LLM policy from the CLI and in experiments', () => {
         // The scripted model solves round-half-up only: its reward is 1, the other task's 0.
         for (const [i, e] of episodes.entries()) expect(infos[i]!.event.reward).toBe(e.resolved);
         const state = db.prepare('SELECT state_json FROM bandit_state').get() as { state_json: string };
-        const saved = JSON.parse(state.state_json) as { kind: string };
+        const saved = JSON.parse(state.state_json) as { kind: string; counts: number[] };
         expect(saved.kind).toBe('ucb1');
-        expect(JSON.stringify(saved)).toMatch(/minimal-patch/);
+        expect(saved.counts.reduce((a, b) => a + b)).toBe(4);
+        // Every model call's tokens are on the step it chose.
+        const spent = db
+          .prepare('SELECT SUM(input_tokens) AS i, COUNT(input_tokens) AS n FROM steps')
+          .get() as {
+          i: number;
+          n: number;
+        };
+        expect(spent.n).toBeGreaterThanOrEqual(4);
+        expect(spent.i).toBe(
+          server.requests.reduce(
+            (sum, r) => sum + Math.ceil(Buffer.byteLength(JSON.stringify([r.messages, r.tools])) / 4),
+            0,
+          ),
+        );
       } finally {
         db.close();
+      }
+      // Resume: drop one episode as if the run had died before committing it; the re-run runs just that one
+      // and continues the stored bandit (5 pulls in all), not a fresh one.
+      const rw = new Database(path.join(dir, 'runs.sqlite'));
+      try {
+        const victim = (rw.prepare('SELECT id FROM episodes LIMIT 1').get() as { id: string }).id;
+        for (const table of ['steps', 'reward_components', 'rewards']) {
+          rw.prepare(`DELETE FROM ${table} WHERE episode_id = ?`).run(victim);
+        }
+        rw.prepare('DELETE FROM episodes WHERE id = ?').run(victim);
+      } finally {
+        rw.close();
+      }
+      const resumed = await runExperiment(config, { outDir: dir });
+      expect([resumed.done, resumed.skipped]).toEqual([1, 3]);
+      const after = new Database(path.join(dir, 'runs.sqlite'), { readonly: true });
+      try {
+        const row = after.prepare('SELECT state_json FROM bandit_state').get() as { state_json: string };
+        const counts = (JSON.parse(row.state_json) as { counts: number[] }).counts;
+        expect(counts.reduce((a, b) => a + b)).toBe(5);
+      } finally {
+        after.close();
       }
     } finally {
       await rm(dir, { recursive: true, force: true });
