@@ -421,6 +421,8 @@ async function runWithRetries(
         scores: signals ? variants.map((v) => ({ definition: v, score: score(v, signals) })) : [],
         episode: {
           ...base,
+          // A bandit policy's chosen strategy: the report's arm-over-time chart reads this column.
+          arm: typeof result.policyInfo?.arm === 'string' ? result.policyInfo.arm : null,
           outcome: result.outcome,
           failure_class: grade?.failureClass ?? (result.truncated ? 'agent' : 'none'),
           resolved: grade?.resolved ?? false,

@@ -263,9 +263,12 @@ describe('LLM policy from the CLI and in experiments', () => {
       expect(summary.done).toBe(4);
       const db = new Database(path.join(dir, 'runs.sqlite'), { readonly: true });
       try {
-        const episodes = db.prepare('SELECT task_id, resolved, policy_info_json FROM episodes').all() as {
+        const episodes = db
+          .prepare('SELECT task_id, resolved, arm, policy_info_json FROM episodes')
+          .all() as {
           task_id: string;
           resolved: number;
+          arm: string;
           policy_info_json: string;
         }[];
         const infos = episodes.map(
@@ -276,6 +279,7 @@ describe('LLM policy from the CLI and in experiments', () => {
             },
         );
         expect(infos.every((i) => ['minimal-patch', 'reproduce-first'].includes(i.arm))).toBe(true);
+        expect(episodes.map((e) => e.arm)).toEqual(infos.map((i) => i.arm));
         expect(infos.every((i) => i.event.updated && i.event.context.features.length === 6)).toBe(true);
         // The scripted model solves round-half-up only: its reward is 1, the other task's 0.
         for (const [i, e] of episodes.entries()) expect(infos[i]!.event.reward).toBe(e.resolved);
