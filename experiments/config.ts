@@ -197,6 +197,22 @@ export const experimentConfigSchema = z.strictObject({
 
 export type ExperimentConfig = z.infer<typeof experimentConfigSchema>;
 
+/** Cost caps need prices: a cap that cannot be priced would silently not apply. */
+function checkPricedCaps(config: ExperimentConfig): string[] {
+  const problems: string[] = [];
+  const budgetCap = config.budgets.usd !== undefined || config.budgets.usd_per_episode !== undefined;
+  config.policies.forEach((p, i) => {
+    const options = p.name === 'llm' ? p : p.name === 'bandit' ? p.inner : undefined;
+    if (!options || options.prices) return;
+    if (budgetCap || options.max_usd_per_episode !== undefined) {
+      problems.push(
+        `policies.${i}${p.name === 'bandit' ? '.inner' : ''}.prices: a USD cap is set, so prices are required`,
+      );
+    }
+  });
+  return problems;
+}
+
 export class ConfigError extends Error {
   override name = 'ConfigError';
 }
@@ -231,7 +247,11 @@ export function parseConfig(text: string, source = 'config'): ExperimentConfig {
     );
   }
   const result = experimentConfigSchema.safeParse(raw);
-  if (result.success) userWritten.set(result.data, raw);
+  if (result.success) {
+    const problems = checkPricedCaps(result.data);
+    if (problems.length) throw new ConfigError(`${source}: ${problems.join('; ')}`);
+    userWritten.set(result.data, raw);
+  }
   if (!result.success) {
     const problems = result.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`);
     throw new ConfigError(`${source}: ${problems.join('; ')}`);

@@ -74,7 +74,8 @@ export function episodeSeed(experimentSeed: number, taskId: string, epoch: numbe
 type PolicySpec = ExperimentConfig['policies'][number];
 
 interface PolicyFactory {
-  make(spec: PolicySpec): Policy;
+  /** `spentUsd`: what earlier attempts of the same episode spent; the episode cap covers all attempts. */
+  make(spec: PolicySpec, spentUsd?: number): Policy;
   /** The run's bandits by policy label: one learner across all episodes of that policy. */
   learners: Map<string, BanditLearner>;
 }
@@ -88,8 +89,9 @@ async function policyFactory(
   config: ExperimentConfig,
   tasks: Task[],
   saved: Map<string, BanditState> = new Map(),
+  spentUsd = 0,
 ): Promise<PolicyFactory> {
-  const ledger = new CostLedger(config.budgets.usd);
+  const ledger = new CostLedger(config.budgets.usd, spentUsd);
   const needsTemplates = config.policies.some((p) => p.name === 'llm' || p.name === 'bandit');
   const templates = needsTemplates
     ? new Map(
@@ -103,8 +105,10 @@ async function policyFactory(
       throw new Error(`unknown strategy template "${name}" (known: ${[...templates.keys()].join(', ')})`);
     }
   };
-  const llm = (options: LlmOptions) => {
-    const perEpisode = options.max_usd_per_episode ?? config.budgets.usd_per_episode;
+  const llm = (options: LlmOptions, spentUsd: number) => {
+    // The tighter of the policy's and the experiment's caps binds, less what earlier attempts spent.
+    const caps = [options.max_usd_per_episode, config.budgets.usd_per_episode].filter((c) => c !== undefined);
+    const perEpisode = caps.length ? Math.max(Number.MIN_VALUE, Math.min(...caps) - spentUsd) : undefined;
     return new LlmPolicy(
       { ...options, ...(perEpisode !== undefined ? { max_usd_per_episode: perEpisode } : {}) },
       { templates, ledger },
@@ -132,17 +136,17 @@ async function policyFactory(
   }
   return {
     learners,
-    make(spec) {
+    make(spec, spentUsd = 0) {
       if (spec.name === 'bandit') {
         const { name: _name, ...inner } = spec.inner as LlmOptions & { name?: string };
-        return learners.get(policyLabel(spec))!.policy(policyLabel(spec), () => llm(inner));
+        return learners.get(policyLabel(spec))!.policy(policyLabel(spec), () => llm(inner, spentUsd));
       }
       if (spec.name !== 'llm') {
         return baselinePolicy(spec.name, spec.name === 'replay' ? spec.actions : undefined);
       }
       if (spec.strategy) checkStrategy(spec.strategy);
       const { name: _name, id: _id, strategy: _strategy, ...options } = spec;
-      return llm(options);
+      return llm(options, spentUsd);
     },
   };
 }
@@ -292,7 +296,12 @@ export async function runExperiment(config: ExperimentConfig, opts: RunOptions =
       });
     }
     // Bandits resume from the state stored with the last committed episode.
-    const policies = await policyFactory(config, tasks, store.banditStates(experimentId));
+    const policies = await policyFactory(
+      config,
+      tasks,
+      store.banditStates(experimentId),
+      store.spentUsd(experimentId),
+    );
 
     const plan: PlannedEpisode[] = [];
     for (let epoch = 0; epoch < config.epochs; epoch++)
@@ -328,7 +337,7 @@ export async function runExperiment(config: ExperimentConfig, opts: RunOptions =
       const record = await runWithRetries(
         config,
         variants,
-        (spec) => policies.make(spec),
+        (spec, spent) => policies.make(spec, spent),
         item,
         experimentId,
       );
@@ -373,13 +382,16 @@ export async function runExperiment(config: ExperimentConfig, opts: RunOptions =
 async function runWithRetries(
   config: ExperimentConfig,
   variants: Variant[],
-  makePolicy: (spec: PolicySpec) => Policy,
+  makePolicy: (spec: PolicySpec, spentUsd: number) => Policy,
   item: PlannedEpisode,
   experimentId: string,
 ): Promise<{ episode: EpisodeRecord; steps: StepRow[]; scores: ScoredVariant[] }> {
   const startedAt = new Date().toISOString();
+  // Money spent by attempts that failed for infra: it was spent all the same.
+  let spentBefore = 0;
   for (let attempt = 1; ; attempt++) {
     const steps: StepRecord[] = [];
+    let policy: Policy | undefined;
     const env = new CodingEnv({
       tasks: [item.task],
       reward: variants[0],
@@ -407,14 +419,18 @@ async function runWithRetries(
       started_at: startedAt,
     };
     try {
-      const result = await runEpisode(env, makePolicy(item.policy), {
+      policy = makePolicy(item.policy, spentBefore);
+      const result = await runEpisode(env, policy, {
         seed: item.seed,
         ...(item.policy.name === 'llm' && item.policy.strategy ? { strategy: item.policy.strategy } : {}),
         onStep: (s) => steps.push(s),
       });
       const grade = result.grade;
       const infra = grade?.failureClass === 'infra';
-      if (infra && attempt <= config.retries) continue;
+      if (infra && attempt <= config.retries) {
+        spentBefore += policy.usage?.().usd ?? 0;
+        continue;
+      }
       const last = steps.at(-1);
       const signals = last?.info.signals as EpisodeSignals | undefined;
       return {
@@ -438,7 +454,9 @@ async function runWithRetries(
           patch: grade?.patch ?? null,
           error: infra ? (grade?.reason ?? null) : null,
           finished_at: new Date().toISOString(),
-          policy_info_json: result.policyInfo ? JSON.stringify(result.policyInfo) : null,
+          policy_info_json: result.policyInfo
+            ? JSON.stringify({ ...result.policyInfo, prior_attempts_usd: spentBefore })
+            : null,
         },
         steps: steps.map((s, i) => ({
           step: s.step,
@@ -450,6 +468,7 @@ async function runWithRetries(
       };
     } catch (err) {
       // The harness failed (sandbox, setup, dataset): retry, then record an infra episode.
+      spentBefore += policy?.usage?.().usd ?? 0;
       if (attempt <= config.retries) continue;
       return {
         episode: {
@@ -469,7 +488,14 @@ async function runWithRetries(
           patch: null,
           error: (err as Error).message,
           finished_at: new Date().toISOString(),
-          policy_info_json: null,
+          // What the failed attempts logged and spent, so an experiment's spending survives in the store.
+          policy_info_json: policy
+            ? JSON.stringify({
+                ...policy.info?.(),
+                usage: policy.usage?.() ?? null,
+                prior_attempts_usd: spentBefore - (policy.usage?.().usd ?? 0),
+              })
+            : null,
         },
         steps: [],
         scores: [],

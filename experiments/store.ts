@@ -327,6 +327,19 @@ export class RunStore {
     return new Set(rows.map(episodeKey));
   }
 
+  /** USD the committed episodes of an experiment spent (LLM policies log it in policy_info_json). */
+  spentUsd(experimentId: string): number {
+    const row = this.db
+      .prepare(
+        `SELECT SUM(COALESCE(json_extract(policy_info_json, '$.usage.usd'),
+                             json_extract(policy_info_json, '$.inner.usage.usd'), 0)
+                    + COALESCE(json_extract(policy_info_json, '$.prior_attempts_usd'), 0)) AS usd
+         FROM episodes WHERE experiment_id = ? AND policy_info_json IS NOT NULL`,
+      )
+      .get(experimentId) as { usd: number | null };
+    return row.usd ?? 0;
+  }
+
   /** The bandits' states as of the last committed episode, by policy label. */
   banditStates(experimentId: string): Map<string, BanditState> {
     const rows = this.db

@@ -87,9 +87,14 @@ export class BanditLearner {
       end: async (result: EpisodeResult) => {
         await current?.end?.(result);
         if (!event) return;
-        // An infra failure says nothing about the strategy.
+        // An infra failure, or the experiment's budget running out, says nothing about the strategy (an
+        // episode's own cap does: that strategy was too expensive).
         if (result.grade?.failureClass === 'infra') {
           event.skipped = 'infra';
+          return;
+        }
+        if (current?.info?.().stop_reason === 'cost_cap_experiment') {
+          event.skipped = 'cost_cap_experiment';
           return;
         }
         event.reward = result.return;

@@ -47,9 +47,15 @@ export type LlmOptions = z.infer<typeof llmOptionsSchema>;
 
 /** Spending shared by the episodes of one experiment, so a cap holds across concurrent episodes. */
 export class CostLedger {
-  private spent = 0;
+  private spent: number;
   private reserved = 0;
-  constructor(readonly capUsd?: number) {}
+  /** `alreadySpent`: what earlier sessions of a resumed run spent; the cap covers the whole run. */
+  constructor(
+    readonly capUsd?: number,
+    alreadySpent = 0,
+  ) {
+    this.spent = alreadySpent;
+  }
 
   /** Reserves a call's worst case; false when it could cross the cap. */
   reserve(usd: number): boolean {
@@ -75,8 +81,11 @@ const tokensOf = (text: string) => Math.ceil(text.length / 4);
 function trimToTokens(text: string, tokens: number): string {
   const limit = tokens * 4;
   if (text.length <= limit) return text;
-  const cut = text.lastIndexOf('\n', limit);
-  return `${text.slice(0, cut > limit / 2 ? cut : limit)}\n[... trimmed to ${tokens} tokens ...]`;
+  let cut = text.lastIndexOf('\n', limit);
+  if (cut <= limit / 2) cut = limit;
+  // Never split a surrogate pair: a lone surrogate is not valid Unicode, and servers reject it.
+  if (/[\uD800-\uDBFF]/.test(text.charAt(cut - 1))) cut--;
+  return `${text.slice(0, cut)}\n[... trimmed to ${tokens} tokens ...]`;
 }
 
 const TOOL_DESCRIPTIONS: Record<keyof typeof actionSchemas, string> = {
@@ -140,6 +149,8 @@ export interface LlmPolicyDeps {
 interface PendingCall {
   id: string;
   name: string;
+  /** The SDK already answered an invalid call (unknown tool, unparsable arguments) with a tool error. */
+  answeredBySdk: boolean;
 }
 
 export class LlmPolicy implements Policy {
@@ -151,6 +162,8 @@ export class LlmPolicy implements Policy {
   private pending: PendingCall[] = [];
   private usageSoFar: Usage = { inputTokens: 0, outputTokens: 0, usd: 0 };
   private lastInputTokens = 0;
+  /** The input bound of the call in flight: what a call is booked at when its server reports no usage. */
+  private worstCaseInputTokens = 0;
   /** How many messages the last call sent: what came after is new input. */
   private messagesAtLastCall = 0;
   private readonly toolsJson = Object.fromEntries(
@@ -185,7 +198,7 @@ export class LlmPolicy implements Policy {
     this.retried = 0;
     const template = ctx.strategy ? this.deps.templates?.get(ctx.strategy) : undefined;
     if (ctx.strategy && !template) throw new Error(`unknown strategy template "${ctx.strategy}"`);
-    const overview = ctx.overview ? trimToTokens(ctx.overview.text, tier1_tokens) : '';
+    const overview = ctx.overview && tier1_tokens > 0 ? trimToTokens(ctx.overview.text, tier1_tokens) : '';
     const strategy = template ? trimToTokens(template.body, Math.floor(tier2_tokens / 2)) : '';
     const system = [
       SYSTEM_INTRO,
@@ -209,15 +222,17 @@ export class LlmPolicy implements Policy {
     } else {
       if (observation.kind === 'read_doc')
         (this.loaded.tier3 as string[]).push(observation.output.split('\n')[0]!);
-      const [answered, ...ignored] = this.pending;
       const text = describeObservation(observation, this.opts.context.tier3_tokens);
-      this.messages.push({
-        role: 'tool',
-        content: [
-          ...(answered ? [toolResult(answered, text)] : []),
-          ...ignored.map((call) => toolResult(call, 'not run: one tool call per turn')),
-        ],
-      });
+      // Every call gets exactly one result: the first the observation, the others a refusal; a call the SDK
+      // already answered gets none from us, and its observation comes as a user message.
+      const open = this.pending.filter((c) => !c.answeredBySdk);
+      const first = this.pending[0];
+      const results = open.map((call) =>
+        toolResult(call, call === first ? text : 'not run: one tool call per turn'),
+      );
+      if (results.length) this.messages.push({ role: 'tool', content: results });
+      if (first?.answeredBySdk)
+        this.messages.push({ role: 'user', content: `Result of your last call:\n${text}` });
     }
     return this.nextAction();
   }
@@ -233,7 +248,11 @@ export class LlmPolicy implements Policy {
         this.messages.push({ role: 'user', content: 'Reply with exactly one tool call.' });
         continue;
       }
-      this.pending = calls.map((c) => ({ id: c.toolCallId, name: c.toolName }));
+      this.pending = calls.map((c) => ({
+        id: c.toolCallId,
+        name: c.toolName,
+        answeredBySdk: 'invalid' in c && c.invalid === true,
+      }));
       const first = calls[0]!;
       // An unparsable or invalid call still goes to the env, which answers with an error observation.
       const input = first.input;
@@ -247,18 +266,24 @@ export class LlmPolicy implements Policy {
 
   /**
    * Worst-case cost of the next call. A token is at least one byte, so the bytes sent bound the input tokens:
-   * the last call's reported input plus every byte added since (tools and all, on the first call); the
-   * output budget bounds the output.
+   * the last call's reported input plus every byte added since (tools, system prompt and all, on the first
+   * call), with a margin for the request's framing; the output budget bounds the output.
    */
   private nextCallCeilingUsd(): number {
     const prices = this.opts.prices!;
     const added = this.messages.slice(this.messagesAtLastCall);
     const bytes = (value: unknown) => Buffer.byteLength(JSON.stringify(value));
-    const input =
+    const sent =
       this.messagesAtLastCall === 0
         ? bytes(added) + bytes(this.toolsJson) + bytes(this.system)
         : this.lastInputTokens + bytes(added);
-    return (input * prices.input_per_mtok + this.opts.max_output_tokens * prices.output_per_mtok) / 1e6;
+    // The SDK's request adds tool wrappers and options around what we count: a quarter more covers it.
+    this.worstCaseInputTokens = Math.ceil(sent * 1.25);
+    return (
+      (this.worstCaseInputTokens * prices.input_per_mtok +
+        this.opts.max_output_tokens * prices.output_per_mtok) /
+      1e6
+    );
   }
 
   private reservation = 0;
@@ -295,18 +320,19 @@ export class LlmPolicy implements Policy {
           system: this.system,
           messages: this.messages,
           tools: this.tools,
-          toolChoice: 'required',
+          // 'auto', not 'required': the SDK throws on a text reply under 'required'; we nudge instead.
+          toolChoice: 'auto',
           temperature: this.opts.temperature,
           maxOutputTokens: this.opts.max_output_tokens,
           maxRetries: 0,
           abortSignal: AbortSignal.timeout(timeout_sec * 1000),
         });
-        this.recordUsage(result.usage.inputTokens ?? 0, result.usage.outputTokens ?? 0);
+        this.recordUsage(result.usage.inputTokens, result.usage.outputTokens);
         return result;
       } catch (err) {
         if (attempt >= max || !retryable(err)) {
           this.settleReservation(0);
-          const why = err instanceof Error ? err.message.split('\n')[0] : String(err);
+          const why = this.redact(err instanceof Error ? err.message.split('\n')[0]! : String(err));
           throw new InfraError(`LLM endpoint failed after ${attempt + 1} attempt(s): ${why}`);
         }
         this.retried++;
@@ -315,7 +341,11 @@ export class LlmPolicy implements Policy {
     }
   }
 
-  private recordUsage(input: number, output: number): void {
+  /** Books a call. Missing or impossible counts are booked at the worst case the call was allowed. */
+  private recordUsage(reportedInput: number | undefined, reportedOutput: number | undefined): void {
+    const valid = (n: number | undefined): n is number => n !== undefined && Number.isFinite(n) && n >= 0;
+    const input = valid(reportedInput) ? reportedInput : this.worstCaseInputTokens;
+    const output = valid(reportedOutput) ? reportedOutput : this.opts.max_output_tokens;
     const prices = this.opts.prices;
     const usd = prices ? (input * prices.input_per_mtok + output * prices.output_per_mtok) / 1e6 : 0;
     this.usageSoFar = {
@@ -330,6 +360,12 @@ export class LlmPolicy implements Policy {
   private settleReservation(actualUsd: number): void {
     if (this.opts.prices) this.deps.ledger?.settle(this.reservation, actualUsd);
     this.reservation = 0;
+  }
+
+  /** Servers and proxies may echo the Authorization header in an error: the key must not reach a log. */
+  private redact(text: string): string {
+    const key = process.env[this.opts.api_key_env];
+    return key && key.length >= 4 ? text.split(key).join('[redacted]') : text;
   }
 
   usage(): Usage {
@@ -372,7 +408,10 @@ function retryable(err: unknown): boolean {
 /** Exponential backoff; a server's Retry-After (seconds) wins, up to 60 s. */
 function backoffMs(err: unknown, attempt: number, baseMs: number): number {
   const header = APICallError.isInstance(err) ? err.responseHeaders?.['retry-after'] : undefined;
-  const retryAfter = header !== undefined ? Number(header) : NaN;
-  if (Number.isFinite(retryAfter) && retryAfter >= 0) return Math.min(60_000, retryAfter * 1000);
+  const seconds = header !== undefined ? Number(header) : NaN;
+  if (Number.isFinite(seconds) && seconds >= 0) return Math.min(60_000, seconds * 1000);
+  // Retry-After may also be an HTTP date.
+  const until = header !== undefined && /[a-z]/i.test(header) ? Date.parse(header) - Date.now() : NaN;
+  if (Number.isFinite(until)) return Math.min(60_000, Math.max(0, until));
   return baseMs * 2 ** attempt;
 }

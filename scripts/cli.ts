@@ -428,6 +428,7 @@ export async function main(args: string[]): Promise<number> {
 class UsageError extends Error {}
 
 async function llmFromFlags(argv: {
+  strategy?: string;
   baseUrl?: string;
   model?: string;
   apiKeyEnv?: string;
@@ -436,6 +437,7 @@ async function llmFromFlags(argv: {
   prices?: string;
 }): Promise<Policy> {
   if (!argv.baseUrl || !argv.model) throw new UsageError('--policy llm needs --base-url and --model');
+  if (argv.maxUsd !== undefined && !argv.prices) throw new UsageError('--max-usd needs --prices');
   const [input, output] = (argv.prices ?? '').split(',').map(Number);
   const checked = llmOptionsSchema.safeParse({
     base_url: argv.baseUrl,
@@ -449,6 +451,11 @@ async function llmFromFlags(argv: {
     throw new UsageError(`llm option ${issue.path.join('.')}: ${issue.message}`);
   }
   const templates = await loadTemplates(argv.templatesDir ? { dirs: [argv.templatesDir] } : {});
+  if (argv.strategy && !templates.some((t) => t.name === argv.strategy)) {
+    throw new UsageError(
+      `unknown --strategy "${argv.strategy}" (${templates.map((t) => t.name).join(', ')})`,
+    );
+  }
   return new LlmPolicy(checked.data, { templates: new Map(templates.map((t) => [t.name, t])) });
 }
 
