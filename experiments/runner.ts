@@ -342,14 +342,12 @@ export async function runExperiment(config: ExperimentConfig, opts: RunOptions =
         experimentId,
       );
       const learner = policies.learners.get(record.episode.policy);
+      const banditState = learner ? await learner.snapshot() : undefined;
       store.recordEpisode(
         record.episode,
         record.steps,
         record.scores,
-        learner && {
-          policy: record.episode.policy,
-          state: learner.bandit.state(),
-        },
+        banditState && { policy: record.episode.policy, state: banditState },
       );
       progress.done++;
       if (record.episode.resolved) progress.resolved++;

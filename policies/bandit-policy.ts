@@ -69,6 +69,11 @@ export class BanditLearner {
     return this.mutex.run(() => this.bandit.update(arm, reward, context));
   }
 
+  /** The bandit's state, taken between its calls (the neural bandit refuses state() while training). */
+  snapshot(): Promise<ReturnType<Bandit['state']>> {
+    return this.mutex.run(() => this.bandit.state());
+  }
+
   /** A policy for one episode: picks the arm in `begin`, runs `inner(arm)`, learns in `end`. */
   policy(name: string, inner: (strategy: string) => Policy): Policy {
     let event: BanditEvent | undefined;
