@@ -86,3 +86,25 @@ export function checkContext(kind: string, context: BanditContext | undefined, d
     throw new Error(`${kind}: context has ${features.length} features, expected ${dim}`);
   return features.length;
 }
+
+/** Bandits that keep a pull count and a reward sum per arm (UCB1, ε-greedy), restored from a state. */
+export abstract class MeanRewardBandit extends BaseBandit {
+  protected readonly counts: number[];
+  protected readonly sums: number[];
+
+  protected constructor(
+    arms: readonly string[],
+    seed: number,
+    state?: { rng: readonly number[]; counts: readonly number[]; sums: readonly number[]; t: number },
+  ) {
+    super(arms, seed, state?.rng);
+    const k = this.arms.length;
+    this.counts = state ? [...state.counts] : new Array<number>(k).fill(0);
+    this.sums = state ? [...state.sums] : new Array<number>(k).fill(0);
+    if (state) {
+      checkLength('counts', this.counts, k);
+      checkLength('sums', this.sums, k);
+      this.t = state.t;
+    }
+  }
+}

@@ -1,13 +1,11 @@
 // ε-greedy: with probability ε_t = epsilon / (1 + decay·t) a uniformly random arm, else the best mean.
 // Rewards are used as given (any finite number).
-import { BaseBandit, checkLength } from './base.ts';
+import { MeanRewardBandit } from './base.ts';
 import type { EpsilonGreedySpec, EpsilonGreedyState } from './spec.ts';
 import type { Selection } from './types.ts';
 
-export class EpsilonGreedyBandit extends BaseBandit {
+export class EpsilonGreedyBandit extends MeanRewardBandit {
   readonly kind = 'epsilon-greedy';
-  private readonly counts: number[];
-  private readonly sums: number[];
 
   constructor(
     readonly spec: EpsilonGreedySpec,
@@ -15,15 +13,7 @@ export class EpsilonGreedyBandit extends BaseBandit {
     seed: number,
     state?: EpsilonGreedyState,
   ) {
-    super(arms, seed, state?.rng);
-    const k = this.arms.length;
-    this.counts = state ? [...state.counts] : new Array<number>(k).fill(0);
-    this.sums = state ? [...state.sums] : new Array<number>(k).fill(0);
-    if (state) {
-      checkLength('counts', this.counts, k);
-      checkLength('sums', this.sums, k);
-      this.t = state.t;
-    }
+    super(arms, seed, state);
   }
 
   select(): Selection {

@@ -1,13 +1,11 @@
 // UCB1 (Auer et al. 2002): score = mean + c·sqrt(ln N / n); every arm is pulled once first (score Infinity).
 // Rewards are clamped to [0, 1].
-import { BaseBandit, checkLength, clamp01 } from './base.ts';
+import { clamp01, MeanRewardBandit } from './base.ts';
 import type { Ucb1Spec, Ucb1State } from './spec.ts';
 import type { Selection } from './types.ts';
 
-export class Ucb1Bandit extends BaseBandit {
+export class Ucb1Bandit extends MeanRewardBandit {
   readonly kind = 'ucb1';
-  private readonly counts: number[];
-  private readonly sums: number[];
 
   constructor(
     readonly spec: Ucb1Spec,
@@ -15,15 +13,7 @@ export class Ucb1Bandit extends BaseBandit {
     seed: number,
     state?: Ucb1State,
   ) {
-    super(arms, seed, state?.rng);
-    const k = this.arms.length;
-    this.counts = state ? [...state.counts] : new Array<number>(k).fill(0);
-    this.sums = state ? [...state.sums] : new Array<number>(k).fill(0);
-    if (state) {
-      checkLength('counts', this.counts, k);
-      checkLength('sums', this.sums, k);
-      this.t = state.t;
-    }
+    super(arms, seed, state);
   }
 
   select(): Selection {
