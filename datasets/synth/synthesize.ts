@@ -1,0 +1,173 @@
+// Task synthesis by bug injection, in the manner of SWE-smith: mutate one token of a source file, run the
+// repository's tests, and keep the mutant as a task when it breaks at least one test and leaves at least one
+// passing. The mutant is committed as the task's base (under refs/synth/, never on a branch); the gold patch
+// restores the original line; FAIL_TO_PASS/PASS_TO_PASS come from the runs.
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { seededRandom } from '../../env/coding-env.ts';
+import { isTestPath } from '../../env/diff.ts';
+import { git } from '../../env/git.ts';
+import { runTaskTests } from '../../env/grading.ts';
+import { createLocalSandbox } from '../../env/sandbox/local.ts';
+import type { Task, TestFormat } from '../types.ts';
+import { pythonMutants, type Mutant } from './mutate.ts';
+
+export interface SynthOptions {
+  /** A git repository; HEAD is the correct code. */
+  repo: string;
+  testCmd: string;
+  testFormat: TestFormat;
+  seed: number;
+  maxTasks: number;
+  /** Mutants tried per file at most (after a seeded shuffle). */
+  perFile?: number;
+}
+
+export interface SynthResult {
+  rows: Record<string, unknown>[];
+  tried: number;
+  /** Why mutants were dropped, counted. */
+  dropped: Record<'no_test_failed' | 'no_test_passed', number>;
+}
+
+/** Identity and date of synthesized commits: the same seed gives the same SHAs. */
+const SYNTH_IDENTITY = {
+  GIT_AUTHOR_NAME: 'repogym-synth',
+  GIT_AUTHOR_EMAIL: 'synth@repogym.invalid',
+  GIT_AUTHOR_DATE: '1704067200 +0000',
+  GIT_COMMITTER_NAME: 'repogym-synth',
+  GIT_COMMITTER_EMAIL: 'synth@repogym.invalid',
+  GIT_COMMITTER_DATE: '1704067200 +0000',
+};
+
+function shuffled<T>(items: T[], random: () => number): T[] {
+  const out = [...items];
+  for (let i = out.length - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1));
+    [out[i], out[j]] = [out[j]!, out[i]!];
+  }
+  return out;
+}
+
+/** The task shape runTaskTests needs, for runs at HEAD or on a mutant. */
+function probeTask(opts: SynthOptions, commit: string): Task {
+  return {
+    instance_id: 'synth-probe',
+    repo: opts.repo,
+    base_commit: commit,
+    patch: '',
+    test_patch: '',
+    problem_statement: '',
+    hints_text: '',
+    FAIL_TO_PASS: [],
+    PASS_TO_PASS: [],
+    version: '',
+    environment_setup_commit: '',
+    test_cmd: opts.testCmd,
+    test_format: opts.testFormat,
+    language: 'python',
+    timeouts: { test_sec: 300, command_sec: 60, episode_sec: 1800 },
+    constraints: {},
+    context: {},
+  };
+}
+
+async function testStatuses(opts: SynthOptions, commit: string, file?: string, source?: string) {
+  const sandbox = await createLocalSandbox({ repo: opts.repo, commit });
+  try {
+    if (file !== undefined) await sandbox.writeFile(file, source!);
+    const run = await runTaskTests(sandbox, probeTask(opts, commit));
+    return new Map(run.tests.map((t) => [t.name, t.status]));
+  } finally {
+    await sandbox.dispose();
+  }
+}
+
+/** Commits `file` = `source` on top of `head` without touching any branch, index or work tree. */
+async function commitMutant(repo: string, head: string, file: string, source: string, message: string) {
+  const scratch = await mkdtemp(path.join(os.tmpdir(), 'repogym-synth-'));
+  try {
+    const env = { ...SYNTH_IDENTITY, GIT_INDEX_FILE: path.join(scratch, 'index') };
+    const blob = (await git(['hash-object', '-w', '--stdin'], { cwd: repo, input: source })).trim();
+    await git(['read-tree', head], { cwd: repo, env });
+    const mode = (await git(['ls-tree', head, '--', file], { cwd: repo })).split(' ')[0]!;
+    await git(['update-index', '--cacheinfo', `${mode},${blob},${file}`], { cwd: repo, env });
+    const tree = (await git(['write-tree'], { cwd: repo, env })).trim();
+    return (await git(['commit-tree', tree, '-p', head, '-m', message], { cwd: repo, env })).trim();
+  } finally {
+    await rm(scratch, { recursive: true, force: true });
+  }
+}
+
+function problemStatement(file: string, failing: string[]): string {
+  // Says what breaks, not how the code was changed: the agent must localise the bug itself.
+  const shown = failing.slice(0, 5).map((t) => `- \`${t}\``);
+  const more = failing.length > 5 ? [`- … and ${failing.length - 5} more`] : [];
+  return [
+    `Some behaviour of this project regressed: ${failing.length} test(s) that passed before now fail.`,
+    '',
+    ...shown,
+    ...more,
+    '',
+    `The regression is in the library code (somewhere under \`${path.dirname(file) === '.' ? file : path.dirname(file)}\`), not in the tests. Fix the code so that these tests pass again without breaking others.`,
+  ].join('\n');
+}
+
+export async function synthesize(opts: SynthOptions): Promise<SynthResult> {
+  const head = (await git(['rev-parse', 'HEAD'], { cwd: opts.repo })).trim();
+  const baseline = await testStatuses(opts, head);
+  const passing = [...baseline].filter(([, s]) => s === 'passed').map(([name]) => name);
+  if (passing.length === 0) throw new Error(`no test passes at HEAD with \`${opts.testCmd}\``);
+  const files = (await git(['ls-tree', '-r', '--name-only', head], { cwd: opts.repo }))
+    .split('\n')
+    .filter((f) => f.endsWith('.py') && !isTestPath(f));
+  const random = seededRandom(opts.seed);
+  const candidates: { file: string; mutant: Mutant }[] = [];
+  for (const file of files.sort()) {
+    const original = await git(['show', `${head}:${file}`], { cwd: opts.repo });
+    const mutants = await pythonMutants(original).catch(() => []);
+    for (const mutant of shuffled(mutants, random).slice(0, opts.perFile ?? 20)) {
+      candidates.push({ file, mutant });
+    }
+  }
+  const repoName = path.basename(path.resolve(opts.repo));
+  const result: SynthResult = { rows: [], tried: 0, dropped: { no_test_failed: 0, no_test_passed: 0 } };
+  for (const { file, mutant } of shuffled(candidates, random)) {
+    if (result.rows.length >= opts.maxTasks) break;
+    result.tried++;
+    const statuses = await testStatuses(opts, head, file, mutant.source);
+    const failToPass = passing.filter((t) => statuses.get(t) !== 'passed');
+    const passToPass = passing.filter((t) => statuses.get(t) === 'passed');
+    if (failToPass.length === 0) {
+      result.dropped.no_test_failed++;
+      continue;
+    }
+    if (passToPass.length === 0) {
+      result.dropped.no_test_passed++;
+      continue;
+    }
+    const instanceId = `${repoName}__synth-${mutant.id}`;
+    const base = await commitMutant(opts.repo, head, file, mutant.source, `synth: ${instanceId}`);
+    await git(['update-ref', `refs/synth/${instanceId}`, base], { cwd: opts.repo });
+    const patch = await git(['diff', base, head, '--', file], { cwd: opts.repo });
+    result.rows.push({
+      instance_id: instanceId,
+      repo: path.resolve(opts.repo),
+      base_commit: base,
+      patch,
+      test_patch: '',
+      problem_statement: problemStatement(file, failToPass),
+      hints_text: '',
+      FAIL_TO_PASS: failToPass,
+      PASS_TO_PASS: passToPass,
+      version: '',
+      environment_setup_commit: head,
+      test_cmd: opts.testCmd,
+      test_format: opts.testFormat,
+      language: 'python',
+      context: { synth: { file, kind: mutant.kind, line: mutant.line, seed: opts.seed } },
+    });
+  }
+  return result;
+}
