@@ -15,6 +15,7 @@ import { writeReport } from '../experiments/report.ts';
 import { runExperiment } from '../experiments/runner.ts';
 import { formatStatistics } from '../experiments/summary.ts';
 import { compareVariants, formatComparison, readVariantsFile, rescoreRun } from '../experiments/rescore.ts';
+import { synthesize } from '../datasets/synth/synthesize.ts';
 import { renderTrajectory } from '../experiments/trajectory.ts';
 import { baselinePolicy } from '../policies/baselines.ts';
 import { LlmPolicy, llmOptionsSchema } from '../policies/llm.ts';
@@ -413,7 +414,58 @@ export async function main(args: string[]): Promise<number> {
               }),
           (argv) => set(validateCommand(argv as never)),
         )
-        .demandCommand(1, 'name a datasets command: list or validate'),
+        .command(
+          'synth',
+          'inject bugs into a repository (one-token mutations) and keep those that break tests as tasks',
+          (y2) =>
+            y2
+              .option('repo', {
+                type: 'string',
+                demandOption: true,
+                describe: 'a git repository (HEAD = correct)',
+              })
+              .option('test-cmd', {
+                type: 'string',
+                demandOption: true,
+                describe: 'runs the tests from the repo root',
+              })
+              .option('test-format', {
+                choices: ['pytest', 'tap', 'junit', 'jest-json'] as const,
+                default: 'pytest' as const,
+              })
+              .option('out', { type: 'string', demandOption: true, describe: 'tasks JSONL to write' })
+              .option('seed', { type: 'number', default: 0 })
+              .option('max-tasks', { type: 'number', default: 20 })
+              .check((argv) => {
+                if (!Number.isInteger(argv.seed) || argv.seed < 0)
+                  throw new Error('--seed must be an integer ≥ 0');
+                const maxTasks = argv['max-tasks'];
+                if (!Number.isInteger(maxTasks) || maxTasks < 1)
+                  throw new Error('--max-tasks must be a positive integer');
+                return true;
+              }),
+          (argv) =>
+            set(
+              synthesize({
+                repo: argv.repo,
+                testCmd: argv.testCmd,
+                testFormat: argv.testFormat,
+                seed: argv.seed,
+                maxTasks: argv.maxTasks,
+              }).then(async (r) => {
+                await writeFile(
+                  argv.out,
+                  r.rows.map((row) => JSON.stringify(row)).join('\n') + (r.rows.length ? '\n' : ''),
+                );
+                console.log(
+                  `wrote ${r.rows.length} tasks to ${argv.out}; tried ${r.tried} mutants ` +
+                    `(${r.dropped.no_test_failed} broke no test, ${r.dropped.no_test_passed} broke every test)`,
+                );
+                return r.rows.length > 0 ? 0 : 1;
+              }),
+            ),
+        )
+        .demandCommand(1, 'name a datasets command: list, validate or synth'),
     )
     .demandCommand(1, 'name a command: run, experiment or datasets')
     .strict()

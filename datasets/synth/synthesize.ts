@@ -2,7 +2,7 @@
 // repository's tests, and keep the mutant as a task when it breaks at least one test and leaves at least one
 // passing. The mutant is committed as the task's base (under refs/synth/, never on a branch); the gold patch
 // restores the original line; FAIL_TO_PASS/PASS_TO_PASS come from the runs.
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, realpath, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { seededRandom } from '../../env/coding-env.ts';
@@ -115,6 +115,11 @@ function problemStatement(file: string, failing: string[]): string {
 }
 
 export async function synthesize(opts: SynthOptions): Promise<SynthResult> {
+  // A folder inside another repository would have its refs written into that repository: refuse it.
+  const top = (await git(['rev-parse', '--show-toplevel'], { cwd: opts.repo }).catch(() => '')).trim();
+  if (!top || path.resolve(top) !== (await realpath(opts.repo))) {
+    throw new Error(`${opts.repo} is not the top of a git repository`);
+  }
   const head = (await git(['rev-parse', 'HEAD'], { cwd: opts.repo })).trim();
   const baseline = await testStatuses(opts, head);
   const passing = [...baseline].filter(([, s]) => s === 'passed').map(([name]) => name);
