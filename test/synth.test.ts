@@ -125,3 +125,18 @@ describe('synthesize', () => {
     }
   });
 });
+
+it('refuses a folder inside another repository (its refs would land in the enclosing one)', async () => {
+  const repo = await makeRepo({
+    'pkg/mod.py': 'x = 1 + 2\n',
+    'tests/test_mod.py': 'def test_x():\n    assert True\n',
+  });
+  try {
+    const opts = { testCmd: 'python3 -m pytest -rA', testFormat: 'pytest' as const, seed: 0, maxTasks: 1 };
+    await expect(synthesize({ ...opts, repo: path.join(repo.dir, 'pkg') })).rejects.toThrow(
+      /is not the top of a git repository/,
+    );
+  } finally {
+    await removeDir(repo.dir);
+  }
+});
