@@ -11,7 +11,7 @@ export const JS_FILES = {
     "import { test } from 'node:test';\nimport assert from 'node:assert/strict';\nimport { sub } from '../src/calc.js';\n\ntest('sub', () => {\n  assert.equal(sub(3, 1), 2);\n});\n",
 };
 
-const JS_GOLD = `diff --git a/src/calc.js b/src/calc.js
+export const JS_GOLD = `diff --git a/src/calc.js b/src/calc.js
 --- a/src/calc.js
 +++ b/src/calc.js
 @@ -1,3 +1,3 @@
@@ -21,7 +21,7 @@ const JS_GOLD = `diff --git a/src/calc.js b/src/calc.js
  }
 `;
 
-const JS_TEST_PATCH = `diff --git a/test/add.test.js b/test/add.test.js
+export const JS_TEST_PATCH = `diff --git a/test/add.test.js b/test/add.test.js
 new file mode 100644
 --- /dev/null
 +++ b/test/add.test.js

@@ -21,6 +21,7 @@ import { runEpisode, type StepRecord } from '../experiments/episode.ts';
 import { runExperiment } from '../experiments/runner.ts';
 import { CostLedger, LlmPolicy, llmOptionsSchema } from '../policies/llm.ts';
 import { makeRepo, removeDir } from './helpers.ts';
+import { JS_GOLD, JS_TEST_PATCH } from './fixtures.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const ID = 'ledger__round-half-up-1';
@@ -224,28 +225,6 @@ afterAll(async () => {
 });
 
 // A small JS repository whose files a test chooses (AGENTS.md, docs/…), as a real task.
-const JS_GOLD = `diff --git a/src/calc.js b/src/calc.js
---- a/src/calc.js
-+++ b/src/calc.js
-@@ -1,3 +1,3 @@
- export function add(a, b) {
--  return a - b;
-+  return a + b;
- }
-`;
-const JS_TEST_PATCH = `diff --git a/test/add.test.js b/test/add.test.js
-new file mode 100644
---- /dev/null
-+++ b/test/add.test.js
-@@ -0,0 +1,7 @@
-+import { test } from 'node:test';
-+import assert from 'node:assert/strict';
-+import { add } from '../src/calc.js';
-+
-+test('add', () => {
-+  assert.equal(add(2, 2), 4);
-+});
-`;
 async function customTask(
   extra: Record<string, string>,
   row: Record<string, unknown> = {},
