@@ -390,7 +390,6 @@ describe('cost caps', () => {
   // config error before any model call.
   it('budgets.usd with an LLM policy that has no prices is refused before any model call', async () => {
     const server = await rawServer((_r, i) => calls(i, undefined, ['escalate', { report: 'x' }]));
-    const dir = await tmp('noprices');
     const parse = () =>
       parseConfig(
         [
@@ -406,8 +405,6 @@ describe('cost caps', () => {
     // Refused when the config is read, so no run (and no model call) can start.
     expect(parse).toThrow(/policies\.0\.prices: a USD cap is set, so prices are required/);
     expect(server.requests).toHaveLength(0);
-    void dir;
-    void runExperiment;
   });
 
   // FOUND: `repogym run --policy llm --max-usd 0.01` without --prices runs with no cap at all (the flag's own
