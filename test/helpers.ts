@@ -56,3 +56,27 @@ export async function treeHash(dir: string): Promise<string> {
   await walk(dir);
   return hash.digest('hex');
 }
+
+/**
+ * Runs `work` while a timer ticks every `tickMs`, and returns its result with the longest gap between ticks:
+ * how long the event loop was blocked. A loop blocked up to the end counts until the end.
+ */
+export async function longestStall<T>(
+  work: () => Promise<T>,
+  tickMs: number,
+): Promise<{ result: T; stallMs: number }> {
+  let last = performance.now();
+  let worst = 0;
+  const timer = setInterval(() => {
+    const now = performance.now();
+    worst = Math.max(worst, now - last);
+    last = now;
+  }, tickMs);
+  let result: T;
+  try {
+    result = await work();
+  } finally {
+    clearInterval(timer);
+  }
+  return { result, stallMs: Math.max(worst, performance.now() - last) };
+}
