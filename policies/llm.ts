@@ -200,14 +200,13 @@ export class LlmPolicy implements Policy {
     if (ctx.strategy && !template) throw new Error(`unknown strategy template "${ctx.strategy}"`);
     const overview = ctx.overview && tier1_tokens > 0 ? trimToTokens(ctx.overview.text, tier1_tokens) : '';
     const strategy = template ? trimToTokens(template.body, Math.floor(tier2_tokens / 2)) : '';
-    const system = [
+    this.system = [
       SYSTEM_INTRO,
       overview && `\n## Project overview (${ctx.overview!.path})\n\n${overview}`,
       strategy && `\n## Strategy: ${template!.name}\n\n${strategy}`,
     ]
       .filter(Boolean)
       .join('\n');
-    this.system = system;
     this.loaded = {
       tier1: ctx.overview ? { path: ctx.overview.path, tokens: tokensOf(overview) } : null,
       tier2: { template: template?.name ?? null, tokens: tokensOf(strategy) },
