@@ -33,6 +33,12 @@ export const actionSchemas = {
   run_tests: z.object({
     kind: z.literal('run_tests'),
     tests: z.array(z.string().min(1)).optional().describe('test IDs to report; all when omitted'),
+    timeoutSec: z
+      .number()
+      .positive()
+      .max(3600)
+      .optional()
+      .describe("stop the run after this many seconds; the task's test timeout by default"),
   }),
   read_doc: z.object({
     kind: z.literal('read_doc'),

@@ -413,7 +413,7 @@ export class CodingEnv implements Env<unknown, Observation> {
       case 'run_tests': {
         const run = await runTaskTests(sandbox, task, {
           selection: action.tests,
-          timeoutSec: this.remainingSec(),
+          timeoutSec: Math.min(action.timeoutSec ?? Infinity, this.remainingSec()),
         });
         const counts = countStatuses(run.tests);
         return {

@@ -6,6 +6,7 @@ import YAML from 'yaml';
 import { z } from 'zod';
 import { banditSpecSchema } from '../policies/bandits/spec.ts';
 import { llmOptionsSchema } from '../policies/llm.ts';
+import { REPAIR_STRATEGY_NAMES, repairOptionsSchema } from '../policies/repair/index.ts';
 import {
   BUILTIN_VARIANTS,
   isBuiltinVariant,
@@ -60,6 +61,13 @@ const policySchema = z.discriminatedUnion('name', [
       .optional()
       .describe('strategy template name (policies/templates, templates_dir)'),
   }),
+  repairOptionsSchema.extend({
+    name: z.literal('repair'),
+    id: policyId,
+    strategy: z
+      .enum(REPAIR_STRATEGY_NAMES)
+      .describe('the repair strategy (template family order): docs/policies.md'),
+  }),
   z.strictObject({
     name: z.literal('bandit'),
     id: policyId,
@@ -70,8 +78,12 @@ const policySchema = z.discriminatedUnion('name', [
       .array(z.string().min(1))
       .min(2)
       .refine((arms) => new Set(arms).size === arms.length, 'an arm is listed twice')
-      .describe('strategy template names the bandit chooses between'),
-    inner: llmOptionsSchema.describe('the LLM policy each episode runs with the chosen strategy'),
+      .describe('strategy names the bandit chooses between: LLM templates, or repair strategies'),
+    inner: z
+      .union([repairOptionsSchema.extend({ name: z.literal('repair') }), llmOptionsSchema])
+      .describe(
+        'the policy each episode runs with the chosen strategy: the LLM policy, or {name: repair} for template repair',
+      ),
   }),
 ]);
 
@@ -150,6 +162,12 @@ export const experimentConfigSchema = z.strictObject({
     })
     .default({ primary: 'swebench', variants: [] }),
   epochs: z.number().int().positive().max(10_000).default(1),
+  order: z
+    .enum(['dataset', 'shuffled'])
+    .default('dataset')
+    .describe(
+      'task order within each epoch: as in the dataset, or shuffled by (seed, epoch) so a learner does not see one repository after another',
+    ),
   seeds: z
     .number()
     .int()
@@ -197,12 +215,27 @@ export const experimentConfigSchema = z.strictObject({
 
 export type ExperimentConfig = z.infer<typeof experimentConfigSchema>;
 
+/** A repair bandit's arms must be repair strategies (an LLM bandit's arms are checked against its templates). */
+function checkRepairArms(config: ExperimentConfig): string[] {
+  return config.policies.flatMap((p, i) =>
+    p.name === 'bandit' && 'name' in p.inner
+      ? p.arms
+          .map((arm, j) => ({ arm, j }))
+          .filter(({ arm }) => !REPAIR_STRATEGY_NAMES.includes(arm))
+          .map(
+            ({ arm, j }) =>
+              `policies.${i}.arms.${j}: "${arm}" is not a repair strategy (${REPAIR_STRATEGY_NAMES.join(', ')})`,
+          )
+      : [],
+  );
+}
+
 /** Cost caps need prices: a cap that cannot be priced would silently not apply. */
 function checkPricedCaps(config: ExperimentConfig): string[] {
   const problems: string[] = [];
   const budgetCap = config.budgets.usd !== undefined || config.budgets.usd_per_episode !== undefined;
   config.policies.forEach((p, i) => {
-    const options = p.name === 'llm' ? p : p.name === 'bandit' ? p.inner : undefined;
+    const options = p.name === 'llm' ? p : p.name === 'bandit' && !('name' in p.inner) ? p.inner : undefined;
     if (!options || options.prices) return;
     if (budgetCap || options.max_usd_per_episode !== undefined) {
       problems.push(
@@ -248,7 +281,7 @@ export function parseConfig(text: string, source = 'config'): ExperimentConfig {
   }
   const result = experimentConfigSchema.safeParse(raw);
   if (result.success) {
-    const problems = checkPricedCaps(result.data);
+    const problems = [...checkPricedCaps(result.data), ...checkRepairArms(result.data)];
     if (problems.length) throw new ConfigError(`${source}: ${problems.join('; ')}`);
     userWritten.set(result.data, raw);
   }

@@ -37,33 +37,50 @@ const escapeHtml = (s: string) =>
   s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
 const pct = (x: number) => (Number.isNaN(x) ? '–' : `${(100 * x).toFixed(1)}%`);
 
-function movingAverage(values: number[], window: number): number[] {
+/** Trailing-window mean with a 95% normal interval (mean ± 1.96·s/√n), per episode. */
+function movingMean(values: number[], window: number): { mean: number; low: number; high: number }[] {
   return values.map((_, i) => {
     const slice = values.slice(Math.max(0, i - window + 1), i + 1);
-    return slice.reduce((a, b) => a + b, 0) / slice.length;
+    const mean = slice.reduce((a, b) => a + b, 0) / slice.length;
+    const variance =
+      slice.length > 1 ? slice.reduce((a, b) => a + (b - mean) ** 2, 0) / (slice.length - 1) : 0;
+    const half = (1.959963984540054 * Math.sqrt(variance)) / Math.sqrt(slice.length);
+    return { mean, low: mean - half, high: mean + half };
   });
 }
+
+/** Episodes each point of the learning curve averages over. */
+const CURVE_WINDOW = 20;
 
 async function charts(episodes: EpisodeRow[]): Promise<{ title: string; svg: string }[]> {
   const graded = episodes.filter((e) => e.failure_class !== 'infra');
   const curve = [...new Set(graded.map((e) => e.policy))].flatMap((policy) => {
     const mine = graded.filter((e) => e.policy === policy);
-    const smooth = movingAverage(
+    const smooth = movingMean(
       mine.map((e) => e.reward),
-      10,
+      CURVE_WINDOW,
     );
-    return mine.map((e, i) => ({ policy, episode: i + 1, reward: e.reward, average: smooth[i] }));
+    return mine.map((e, i) => ({ policy, episode: i + 1, reward: e.reward, ...smooth[i] }));
   });
   const result: { title: string; svg: string }[] = [];
   result.push({
-    title: 'Learning curve: reward per episode (points) and its 10-episode moving average (line)',
+    title: `Learning curve: primary reward per episode (points), its ${CURVE_WINDOW}-episode moving mean (line) and that mean's 95% interval (band), per policy in the order its episodes finished`,
     svg: await svg({
       data: { values: curve },
       width: 640,
       height: 240,
       layer: [
         {
-          mark: { type: 'point', opacity: 0.35 },
+          mark: { type: 'area', opacity: 0.15 },
+          encoding: {
+            x: { field: 'episode', type: 'quantitative' },
+            y: { field: 'low', type: 'quantitative', title: 'reward' },
+            y2: { field: 'high' },
+            color: { field: 'policy', type: 'nominal' },
+          },
+        },
+        {
+          mark: { type: 'point', opacity: 0.3 },
           encoding: {
             x: { field: 'episode', type: 'quantitative' },
             y: { field: 'reward', type: 'quantitative' },
@@ -74,7 +91,7 @@ async function charts(episodes: EpisodeRow[]): Promise<{ title: string; svg: str
           mark: 'line',
           encoding: {
             x: { field: 'episode', type: 'quantitative' },
-            y: { field: 'average', type: 'quantitative', title: 'reward' },
+            y: { field: 'mean', type: 'quantitative', title: 'reward' },
             color: { field: 'policy', type: 'nominal' },
           },
         },
@@ -156,7 +173,17 @@ const SUMMARY_HEADER = [
   'infra',
   'total s',
 ];
-const COMPARISON_HEADER = ['A', 'B', 'pairs', 'only A resolved', 'only B resolved', 'McNemar p', 'test'];
+const COMPARISON_HEADER = [
+  'A',
+  'B',
+  'pairs',
+  'only A resolved',
+  'only B resolved',
+  'McNemar p',
+  'test',
+  'reward A − B (bootstrap CI)',
+  'paired permutation p',
+];
 
 function comparisonRows(stats: RunStatistics): string[][] {
   return stats.comparisons.map((c) => [
@@ -167,6 +194,10 @@ function comparisonRows(stats: RunStatistics): string[][] {
     String(c.onlyB),
     c.pValue.toPrecision(3),
     c.method,
+    Number.isNaN(c.reward.difference.estimate)
+      ? '–'
+      : `${c.reward.difference.estimate.toFixed(3)} (${c.reward.difference.low.toFixed(3)}–${c.reward.difference.high.toFixed(3)})`,
+    Number.isNaN(c.reward.pValue) ? '–' : c.reward.pValue.toPrecision(3),
   ]);
 }
 
@@ -272,7 +303,7 @@ figure{margin:1.5rem 0}details{margin:.25rem 0}</style></head><body>
 Intervals are 95%: Wilson for proportions, seeded percentile bootstrap for means; infra failures are excluded from rates.</p>
 <h2>Summary</h2>${htmlTable(SUMMARY_HEADER, summary)}
 <h2>Reward variants</h2><p>Every variant stored for the run (docs/rewards.md); <code>repogym rewards compare</code> ranks them against each other.</p>${htmlTable(variants.header, variants.rows)}
-<h2>Paired comparisons</h2><p>Each pair of policies is compared on the (task, seed, epoch) episodes both ran.</p>${htmlTable(COMPARISON_HEADER, comparisons)}
+<h2>Paired comparisons</h2><p>Each pair of policies is compared on the (task, seed, epoch) episodes both ran: McNemar on resolution, a sign-flip permutation test on the primary reward.</p>${htmlTable(COMPARISON_HEADER, comparisons)}
 <h2>Charts</h2>${drawn.map((c, i) => `<figure data-chart="${i}"><figcaption>${escapeHtml(c.title)}</figcaption>${c.svg}</figure>`).join('\n')}
 <h2>Trajectories</h2><p>${Math.min(episodes.length, VIEWER_EPISODES)} of ${episodes.length} episodes; every one is in <code>runs.sqlite</code> and <code>repogym trajectory</code>.</p>
 ${trajectoryViewer(episodes, steps)}

@@ -16,6 +16,7 @@ import { createLocalSandbox, sweepStaleSandboxes } from '../env/sandbox/local.ts
 import { baselinePolicy } from '../policies/baselines.ts';
 import { BanditLearner, taskFeatures } from '../policies/bandit-policy.ts';
 import { loadBandit, makeBandit, type BanditState } from '../policies/bandits/index.ts';
+import { repairPolicy } from '../policies/repair/index.ts';
 import { CostLedger, LlmPolicy, type LlmOptions } from '../policies/llm.ts';
 import { loadTemplates, type StrategyTemplate } from '../policies/templates.ts';
 import type { EpisodeContext, Policy } from '../policies/types.ts';
@@ -71,6 +72,12 @@ export function episodeSeed(experimentSeed: number, taskId: string, epoch: numbe
   return parseInt(sha256(`${experimentSeed}:${taskId}:${epoch}:${index}`).slice(0, 8), 16);
 }
 
+/** The tasks in an order fixed by (experiment seed, epoch): sorted by a hash, so resuming plans the same order. */
+function shuffledTasks(tasks: Task[], experimentSeed: number, epoch: number): Task[] {
+  const key = (t: Task) => sha256(`order:${experimentSeed}:${epoch}:${t.instance_id}`);
+  return [...tasks].sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
+}
+
 type PolicySpec = ExperimentConfig['policies'][number];
 
 interface PolicyFactory {
@@ -92,7 +99,9 @@ async function policyFactory(
   spentUsd = 0,
 ): Promise<PolicyFactory> {
   const ledger = new CostLedger(config.budgets.usd, spentUsd);
-  const needsTemplates = config.policies.some((p) => p.name === 'llm' || p.name === 'bandit');
+  const needsTemplates = config.policies.some(
+    (p) => p.name === 'llm' || (p.name === 'bandit' && !('name' in p.inner)),
+  );
   const templates = needsTemplates
     ? new Map(
         (await loadTemplates(config.templates_dir ? { dirs: [config.templates_dir] } : {})).map(
@@ -114,6 +123,8 @@ async function policyFactory(
       { templates, ledger },
     );
   };
+  const repair = (options: { strategy: string; probe: boolean; max_files: number }) =>
+    repairPolicy({ strategy: options.strategy, probe: options.probe, maxFiles: options.max_files });
   const byId = new Map(tasks.map((t) => [t.instance_id, t]));
   const repoFiles = new Map<string, number>();
   const contextOf = async (ctx: EpisodeContext) => {
@@ -128,7 +139,7 @@ async function policyFactory(
   const learners = new Map<string, BanditLearner>();
   for (const spec of config.policies) {
     if (spec.name !== 'bandit') continue;
-    spec.arms.forEach(checkStrategy);
+    if (!('name' in spec.inner)) spec.arms.forEach(checkStrategy);
     const label = policyLabel(spec);
     const state = saved.get(label);
     const bandit = state ? loadBandit(state) : makeBandit(spec.bandit, spec.arms, config.seed);
@@ -138,9 +149,13 @@ async function policyFactory(
     learners,
     make(spec, spentUsd = 0) {
       if (spec.name === 'bandit') {
-        const { name: _name, ...inner } = spec.inner as LlmOptions & { name?: string };
-        return learners.get(policyLabel(spec))!.policy(policyLabel(spec), () => llm(inner, spentUsd));
+        const inner = spec.inner;
+        const learner = learners.get(policyLabel(spec))!;
+        return 'name' in inner
+          ? learner.policy(policyLabel(spec), (strategy) => repair({ ...inner, strategy }))
+          : learner.policy(policyLabel(spec), () => llm(inner, spentUsd));
       }
+      if (spec.name === 'repair') return repair(spec);
       if (spec.name !== 'llm') {
         return baselinePolicy(spec.name, spec.name === 'replay' ? spec.actions : undefined);
       }
@@ -306,7 +321,7 @@ export async function runExperiment(config: ExperimentConfig, opts: RunOptions =
     const plan: PlannedEpisode[] = [];
     for (let epoch = 0; epoch < config.epochs; epoch++)
       for (let index = 0; index < config.seeds; index++)
-        for (const task of tasks)
+        for (const task of config.order === 'shuffled' ? shuffledTasks(tasks, config.seed, epoch) : tasks)
           for (const policy of config.policies)
             plan.push({
               task,
@@ -420,7 +435,9 @@ async function runWithRetries(
       policy = makePolicy(item.policy, spentBefore);
       const result = await runEpisode(env, policy, {
         seed: item.seed,
-        ...(item.policy.name === 'llm' && item.policy.strategy ? { strategy: item.policy.strategy } : {}),
+        ...((item.policy.name === 'llm' || item.policy.name === 'repair') && item.policy.strategy
+          ? { strategy: item.policy.strategy }
+          : {}),
         onStep: (s) => steps.push(s),
       });
       const grade = result.grade;
@@ -435,8 +452,13 @@ async function runWithRetries(
         scores: signals ? variants.map((v) => ({ definition: v, score: score(v, signals) })) : [],
         episode: {
           ...base,
-          // A bandit policy's chosen strategy: the report's arm-over-time chart reads this column.
-          arm: typeof result.policyInfo?.arm === 'string' ? result.policyInfo.arm : null,
+          // A bandit policy's chosen strategy (or a fixed repair strategy): the report's arm charts read this.
+          arm:
+            typeof result.policyInfo?.arm === 'string'
+              ? result.policyInfo.arm
+              : typeof result.policyInfo?.strategy === 'string'
+                ? result.policyInfo.strategy
+                : null,
           outcome: result.outcome,
           failure_class: grade?.failureClass ?? (result.truncated ? 'agent' : 'none'),
           resolved: grade?.resolved ?? false,

@@ -125,3 +125,39 @@ export function kendallTauB(xs: number[], ys: number[]): number {
   const denominator = Math.sqrt((concordant + discordant + tiesX) * (concordant + discordant + tiesY));
   return denominator === 0 ? NaN : (concordant - discordant) / denominator;
 }
+
+export interface PairedDifference {
+  /** Mean of A − B over the pairs, with a percentile bootstrap interval. */
+  difference: Interval;
+  /** Two-sided p-value of the sign-flip permutation test (H0: the differences are symmetric around 0). */
+  pValue: number;
+  pairs: number;
+}
+
+/**
+ * Paired comparison of two policies' rewards on the same (task, seed, epoch): a sign-flip permutation test,
+ * which assumes nothing about the rewards' distribution (they are bounded and often tied at 0 or 1). Seeded.
+ */
+export function pairedPermutation(
+  differences: number[],
+  opts: { iterations?: number; seed?: number } = {},
+): PairedDifference {
+  const n = differences.length;
+  if (n === 0) return { difference: { estimate: NaN, low: NaN, high: NaN }, pValue: NaN, pairs: 0 };
+  const iterations = opts.iterations ?? 10_000;
+  const random = seededRandom(opts.seed ?? 0);
+  const observed = Math.abs(differences.reduce((a, b) => a + b, 0));
+  let atLeast = 0;
+  for (let b = 0; b < iterations; b++) {
+    let sum = 0;
+    for (const d of differences) sum += random() < 0.5 ? d : -d;
+    // A small tolerance: float sums of the same values in another order differ in the last bits.
+    if (Math.abs(sum) >= observed - 1e-9) atLeast++;
+  }
+  return {
+    difference: bootstrapMean(differences, opts),
+    // (count + 1) / (iterations + 1): the observed labelling is one of the permutations, so p is never 0.
+    pValue: (atLeast + 1) / (iterations + 1),
+    pairs: n,
+  };
+}

@@ -19,6 +19,7 @@ import { synthesize } from '../datasets/synth/synthesize.ts';
 import { renderTrajectory } from '../experiments/trajectory.ts';
 import { baselinePolicy } from '../policies/baselines.ts';
 import { LlmPolicy, llmOptionsSchema } from '../policies/llm.ts';
+import { REPAIR_STRATEGY_NAMES, repairPolicy } from '../policies/repair/index.ts';
 import { loadTemplates } from '../policies/templates.ts';
 import type { Policy } from '../policies/types.ts';
 import { formatGrade, formatReset, formatStep } from './format.ts';
@@ -61,7 +62,12 @@ async function runCommand(argv: {
 }): Promise<number> {
   if (argv.policy === 'replay' && !argv.actions)
     throw new Error('--policy replay needs --actions <file.jsonl>');
-  const policy = argv.policy === 'llm' ? await llmFromFlags(argv) : baselinePolicy(argv.policy, argv.actions);
+  const policy =
+    argv.policy === 'llm'
+      ? await llmFromFlags(argv)
+      : argv.policy === 'repair'
+        ? repairPolicy({ strategy: argv.strategy ?? REPAIR_STRATEGY_NAMES[0] })
+        : baselinePolicy(argv.policy, argv.actions);
   const loaded = await loadDataset(argv.dataset, loadOptions(argv));
   reportRowErrors(loaded);
   const task = findTask(loaded, argv.task);
@@ -218,7 +224,7 @@ export async function main(args: string[]): Promise<number> {
           })
           .option('task', { type: 'string', demandOption: true, describe: 'instance_id' })
           .option('policy', {
-            choices: ['oracle', 'nop', 'replay', 'llm'] as const,
+            choices: ['oracle', 'nop', 'replay', 'llm', 'repair'] as const,
             default: 'oracle' as const,
           })
           .option('actions', { type: 'string', describe: 'JSONL of actions for --policy replay' })
@@ -228,7 +234,10 @@ export async function main(args: string[]): Promise<number> {
             type: 'string',
             describe: 'variable holding the API key (OPENAI_API_KEY)',
           })
-          .option('strategy', { type: 'string', describe: 'strategy template for --policy llm' })
+          .option('strategy', {
+            type: 'string',
+            describe: `strategy template for --policy llm, or repair strategy for --policy repair (${REPAIR_STRATEGY_NAMES.join(', ')})`,
+          })
           .option('templates-dir', { type: 'string', describe: 'more strategy templates (*.md)' })
           .option('max-usd', { type: 'number', describe: 'cost cap of the episode (needs --prices)' })
           .option('prices', {
@@ -416,7 +425,7 @@ export async function main(args: string[]): Promise<number> {
         )
         .command(
           'synth',
-          'inject bugs into a repository (one-token mutations) and keep those that break tests as tasks',
+          'inject bugs into a repository (AST mutations of Python and JavaScript/TypeScript files) and keep those that break tests as tasks',
           (y2) =>
             y2
               .option('repo', {
@@ -459,7 +468,7 @@ export async function main(args: string[]): Promise<number> {
                 );
                 console.log(
                   `wrote ${r.rows.length} tasks to ${argv.out}; tried ${r.tried} mutants ` +
-                    `(${r.dropped.no_test_failed} broke no test, ${r.dropped.no_test_passed} broke every test)`,
+                    `(${r.dropped.no_test_failed} broke no test, ${r.dropped.no_test_passed} broke every test, ${r.dropped.timed_out} timed out)`,
                 );
                 return r.rows.length > 0 ? 0 : 1;
               }),

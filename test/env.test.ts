@@ -142,6 +142,14 @@ describe('actions', () => {
     const evaluation = await env.step({ kind: 'evaluate' });
     expect((evaluation.info.evaluation as { preview_reward: number }).preview_reward).toBe(1);
     expect(evaluation.observation.output).not.toContain('add.test.js'); // hidden tests stay hidden
+    await env.step({
+      kind: 'write_file',
+      path: 'test/hang.test.js',
+      content: "import { test } from 'node:test';\ntest('hang', () => { for (;;); });\n",
+    });
+    const hung = await env.step({ kind: 'run_tests', timeoutSec: 2 });
+    expect(hung.observation.timedOut).toBe(true);
+    expect(hung.observation.error).toBeUndefined();
   });
 
   it('applies a valid patch', async () => {

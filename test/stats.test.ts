@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { bootstrapMean, mcnemar, wilson } from '../experiments/stats.ts';
+import { bootstrapMean, mcnemar, pairedPermutation, wilson } from '../experiments/stats.ts';
 
 describe('wilson', () => {
   it.each([
@@ -49,5 +49,31 @@ describe('bootstrapMean', () => {
     // the normal-theory half width is 1.96 * sqrt(.25*.75/200) ≈ 0.06
     expect(a.high - a.low).toBeGreaterThan(0.09);
     expect(a.high - a.low).toBeLessThan(0.15);
+  });
+});
+
+describe('pairedPermutation', () => {
+  it('finds a consistent improvement significant and a null difference not', () => {
+    const better = pairedPermutation(Array.from({ length: 30 }, (_, i) => (i % 5 === 0 ? -0.1 : 0.4)));
+    expect(better.difference.estimate).toBeCloseTo(0.3, 6);
+    expect(better.difference.low).toBeGreaterThan(0);
+    expect(better.pValue).toBeLessThan(0.001);
+    const noise = pairedPermutation(Array.from({ length: 30 }, (_, i) => (i % 2 === 0 ? 0.5 : -0.5)));
+    expect(noise.pValue).toBeGreaterThan(0.5);
+    expect(noise.difference.low).toBeLessThan(0);
+    expect(noise.difference.high).toBeGreaterThan(0);
+  });
+
+  it('matches the exact sign-flip distribution on a small case, and is seeded', () => {
+    // Differences 1, 2, 3: of the 8 sign patterns, |sum| ≥ 6 for (+,+,+) and (−,−,−): exact p = 2/8.
+    const result = pairedPermutation([1, 2, 3], { iterations: 40_000, seed: 7 });
+    expect(result.pValue).toBeCloseTo(0.25, 1);
+    expect(pairedPermutation([1, 2, 3], { seed: 7 })).toEqual(pairedPermutation([1, 2, 3], { seed: 7 }));
+  });
+
+  it('says nothing about zero pairs and gives p = 1 when every difference is 0', () => {
+    expect(pairedPermutation([]).pairs).toBe(0);
+    expect(Number.isNaN(pairedPermutation([]).pValue)).toBe(true);
+    expect(pairedPermutation([0, 0, 0, 0]).pValue).toBe(1);
   });
 });

@@ -4,6 +4,7 @@
 //   <name>/repos/<repo>/…     the correct source tree of each repository (every bug fixed, no hidden tests)
 //   <name>/tasks.jsonl        one SWE-bench-style row per task; `repo` is a folder name under repos/
 //   <name>/base-commits.json  {instance_id: sha} expected base commits (written by refresh.ts)
+//   <name>/dataset.json       optional {"repos_from": "<other>"}: use <other>/repos (synth mutates mini's repos)
 //
 // Per repository the builder commits the correct tree as a root commit on `main`, then for every task
 // (in tasks.jsonl order) checks out that root commit, reverse-applies the task's gold patch and commits:
@@ -19,7 +20,7 @@ import { fileURLToPath } from 'node:url';
 import { git as runGit } from '../../env/git.ts';
 import { defaultCacheDir } from '../../env/sandbox/local.ts';
 
-export const BUILTIN_DATASETS: string[] = ['mini'];
+export const BUILTIN_DATASETS: string[] = ['mini', 'synth'];
 
 /** Bump whenever the build procedure changes in a way that changes the built repositories. */
 const BUILDER_VERSION = '1';
@@ -71,6 +72,16 @@ export function builtinDatasetDir(name: string): string {
   throw new Error(`built-in dataset "${name}" not found (looked in ${candidates.join(', ')})`);
 }
 
+/** The folder holding a built-in dataset's repositories: its own repos/, or another dataset's. */
+export async function builtinReposDir(name: string): Promise<string> {
+  const datasetDir = builtinDatasetDir(name);
+  const manifest = path.join(datasetDir, 'dataset.json');
+  if (!existsSync(manifest)) return path.join(datasetDir, 'repos');
+  const { repos_from: from } = JSON.parse(await fs.readFile(manifest, 'utf8')) as { repos_from?: string };
+  if (typeof from !== 'string') throw new Error(`${manifest}: repos_from must name a built-in dataset`);
+  return path.join(builtinDatasetDir(from), 'repos');
+}
+
 /**
  * Builds (or reuses from cache) the git repos of a built-in dataset and returns its raw rows with `repo`
  * replaced by the absolute path of the built repository and `base_commit` set.
@@ -87,6 +98,7 @@ export async function buildBuiltin(name: string, opts: BuildOptions = {}): Promi
   const datasetDir = builtinDatasetDir(name);
   const cacheRoot = path.resolve(opts.cacheDir ?? defaultCacheDir(), 'builtin', name);
   const rows = await readTaskRows(path.join(datasetDir, 'tasks.jsonl'));
+  const reposDir = await builtinReposDir(name);
 
   const byRepo = new Map<string, TaskRow[]>();
   for (const row of rows) {
@@ -98,7 +110,7 @@ export async function buildBuiltin(name: string, opts: BuildOptions = {}): Promi
   const built = new Map<string, BuiltRepo>();
   await Promise.all(
     [...byRepo].map(async ([repo, tasks]) => {
-      built.set(repo, await ensureRepo(path.join(datasetDir, 'repos', repo), repo, tasks, cacheRoot));
+      built.set(repo, await ensureRepo(path.join(reposDir, repo), repo, tasks, cacheRoot));
     }),
   );
 

@@ -1,22 +1,74 @@
 // Procedural mutations of source files: the bug injector of task synthesis (and the candidate changes of
-// template repair). Python goes through python3's own `ast` (mutate_py.py), run isolated (`-I`).
+// template repair). Python goes through python3's own `ast` (mutate_py.py), run isolated (`-I`); JavaScript
+// and TypeScript through @babel/parser (mutate_js.ts). Both replace spans of the original text located by the
+// parser's positions, so formatting and comments elsewhere survive.
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { dialectOf, scriptMutants } from './mutate_js.ts';
+
+export type EditKind =
+  | 'flip_comparison'
+  | 'swap_operator'
+  | 'swap_boolean'
+  | 'off_by_one'
+  | 'drop_negation'
+  | 'negate_condition'
+  | 'swap_arguments'
+  | 'change_constant'
+  | 'null_guard'
+  | 'remove_statement';
+
+export const ALL_KINDS: readonly EditKind[] = [
+  'flip_comparison',
+  'swap_operator',
+  'swap_boolean',
+  'off_by_one',
+  'drop_negation',
+  'negate_condition',
+  'swap_arguments',
+  'change_constant',
+  'null_guard',
+  'remove_statement',
+];
+
+/** The kinds synthesis injects: a null guard adds code that handles more, it does not break anything. */
+export const INJECTION_KINDS: readonly EditKind[] = ALL_KINDS.filter((k) => k !== 'null_guard');
 
 export interface Mutant {
-  /** Stable: the mutation kind, its line and a hash of the mutated text. */
+  /** Stable: `${kind}-${line}-${sha256(source).slice(0, 12)}`. */
   id: string;
-  kind: 'flip_comparison' | 'swap_operator' | 'swap_boolean' | 'off_by_one' | 'drop_negation';
+  kind: EditKind;
+  /** 1-based line of the change in the original file (for an inserted guard: the line it is inserted at). */
   line: number;
   description: string;
-  /** The whole file after the mutation; only one token span differs from the original. */
+  /** The whole file after the mutation; only the changed span differs from the original. */
   source: string;
+}
+
+export type Language = 'python' | 'javascript' | 'typescript';
+
+const EXTENSIONS: Record<string, Language> = {
+  '.py': 'python',
+  '.js': 'javascript',
+  '.mjs': 'javascript',
+  '.cjs': 'javascript',
+  '.jsx': 'javascript',
+  '.ts': 'typescript',
+  '.tsx': 'typescript',
+  '.mts': 'typescript',
+  '.cts': 'typescript',
+};
+
+/** The language of a file by its extension, or undefined when no mutator handles it. */
+export function languageOf(file: string): Language | undefined {
+  const dot = file.lastIndexOf('.');
+  if (dot < 0 || dot < file.lastIndexOf('/')) return undefined;
+  return EXTENSIONS[file.slice(dot).toLowerCase()];
 }
 
 const PYTHON_MUTATOR = fileURLToPath(new URL('./mutate_py.py', import.meta.url));
 
-/** Every single-token mutant of a Python file, deduplicated, in a deterministic order. */
-export function pythonMutants(source: string): Promise<Mutant[]> {
+function runPythonMutator(source: string, kinds: readonly EditKind[]): Promise<Mutant[]> {
   return new Promise((resolve, reject) => {
     const child = execFile(
       'python3',
@@ -29,6 +81,45 @@ export function pythonMutants(source: string): Promise<Mutant[]> {
         resolve(parsed);
       },
     );
-    child.stdin!.end(JSON.stringify({ source }));
+    child.stdin!.end(JSON.stringify({ source, kinds }));
   });
+}
+
+/**
+ * Every mutant of `file` (its language by extension) of the given kinds (default: all), deduplicated, each
+ * parsing, in the order (line, kind, source). An unknown extension or a declaration file gives []; a source
+ * that does not parse rejects with `<file>: not valid <Language>: …`.
+ */
+export async function mutantsOf(
+  file: string,
+  source: string,
+  opts: { kinds?: readonly EditKind[] } = {},
+): Promise<Mutant[]> {
+  const kinds = opts.kinds ?? ALL_KINDS;
+  const language = languageOf(file);
+  // .d.ts/.d.mts/.d.cts hold types only: nothing runs, so nothing to mutate.
+  if (!language || /\.d\.[cm]?ts$/i.test(file)) return [];
+  try {
+    if (language === 'python') return await runPythonMutator(source, kinds);
+    return scriptMutants(source, dialectOf(file), kinds);
+  } catch (err) {
+    throw new Error(`${file}: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+/** The single-token kinds pythonMutants has always produced; mutantsOf gives them all. */
+const TOKEN_KINDS: readonly EditKind[] = [
+  'flip_comparison',
+  'swap_operator',
+  'swap_boolean',
+  'off_by_one',
+  'drop_negation',
+];
+
+/**
+ * Single-token mutants of a Python file (flipped comparison, swapped operator or `and`/`or`, ±1, dropped
+ * `not`), deduplicated, in a deterministic order. Kept for its callers; `mutantsOf` covers every kind.
+ */
+export function pythonMutants(source: string, opts: { kinds?: readonly EditKind[] } = {}): Promise<Mutant[]> {
+  return runPythonMutator(source, opts.kinds ?? TOKEN_KINDS);
 }

@@ -1,7 +1,8 @@
-// Task synthesis by bug injection, in the manner of SWE-smith: mutate one token of a source file, run the
-// repository's tests, and keep the mutant as a task when it breaks at least one test and leaves at least one
-// passing. The mutant is committed as the task's base (under refs/synth/, never on a branch); the gold patch
-// restores the original line; FAIL_TO_PASS/PASS_TO_PASS come from the runs.
+// Task synthesis by bug injection, in the manner of SWE-smith: mutate a Python, JavaScript or TypeScript source
+// file (a flipped comparison, a dropped statement, …: mutate.ts), run the repository's tests, and keep the
+// mutant as a task when it breaks at least one test and leaves at least one passing. The mutant is committed as
+// the task's base (under refs/synth/, never on a branch); the gold patch restores the original code;
+// FAIL_TO_PASS/PASS_TO_PASS come from the runs.
 import { mkdtemp, realpath, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -11,7 +12,7 @@ import { git } from '../../env/git.ts';
 import { runTaskTests } from '../../env/grading.ts';
 import { createLocalSandbox } from '../../env/sandbox/local.ts';
 import type { Task, TestFormat } from '../types.ts';
-import { pythonMutants, type Mutant } from './mutate.ts';
+import { INJECTION_KINDS, languageOf, mutantsOf, type Mutant } from './mutate.ts';
 
 export interface SynthOptions {
   /** A git repository; HEAD is the correct code. */
@@ -28,7 +29,7 @@ export interface SynthResult {
   rows: Record<string, unknown>[];
   tried: number;
   /** Why mutants were dropped, counted. */
-  dropped: Record<'no_test_failed' | 'no_test_passed', number>;
+  dropped: Record<'no_test_failed' | 'no_test_passed' | 'timed_out', number>;
 }
 
 /** Identity and date of synthesized commits: the same seed gives the same SHAs. */
@@ -50,7 +51,24 @@ function shuffled<T>(items: T[], random: () => number): T[] {
   return out;
 }
 
-/** The task shape runTaskTests needs, for runs at HEAD or on a mutant. */
+/**
+ * Round-robin over mutation kinds (keeping each kind's shuffled order): kinds with many sites, such as removable
+ * statements, would otherwise crowd out the rest of the dataset.
+ */
+function balancedByKind<T extends { mutant: { kind: string } }>(items: T[]): T[] {
+  const seen = new Map<string, number>();
+  const rank = new Map(
+    items.map((item) => {
+      const n = seen.get(item.mutant.kind) ?? 0;
+      seen.set(item.mutant.kind, n + 1);
+      return [item, n] as const;
+    }),
+  );
+  // Array.prototype.sort is stable: within a round the shuffled order stands.
+  return [...items].sort((a, b) => rank.get(a)! - rank.get(b)!);
+}
+
+/** The task shape runTaskTests needs, for runs at HEAD or on a mutant: only the test command and format matter. */
 function probeTask(opts: SynthOptions, commit: string): Task {
   return {
     instance_id: 'synth-probe',
@@ -66,19 +84,30 @@ function probeTask(opts: SynthOptions, commit: string): Task {
     environment_setup_commit: '',
     test_cmd: opts.testCmd,
     test_format: opts.testFormat,
-    language: 'python',
+    // Not read by runTaskTests: a repository of any language (or several) is probed the same way.
+    language: '',
     timeouts: { test_sec: 300, command_sec: 60, episode_sec: 1800 },
     constraints: {},
     context: {},
   };
 }
 
-async function testStatuses(opts: SynthOptions, commit: string, file?: string, source?: string) {
+async function testRun(
+  opts: SynthOptions,
+  commit: string,
+  timeoutSec: number,
+  mutated?: { file: string; source: string },
+) {
   const sandbox = await createLocalSandbox({ repo: opts.repo, commit });
   try {
-    if (file !== undefined) await sandbox.writeFile(file, source!);
-    const run = await runTaskTests(sandbox, probeTask(opts, commit));
-    return new Map(run.tests.map((t) => [t.name, t.status]));
+    if (mutated) await sandbox.writeFile(mutated.file, mutated.source);
+    const started = performance.now();
+    const run = await runTaskTests(sandbox, probeTask(opts, commit), { timeoutSec });
+    return {
+      statuses: new Map(run.tests.map((t) => [t.name, t.status])),
+      seconds: (performance.now() - started) / 1000,
+      timedOut: run.timedOut,
+    };
   } finally {
     await sandbox.dispose();
   }
@@ -121,27 +150,40 @@ export async function synthesize(opts: SynthOptions): Promise<SynthResult> {
     throw new Error(`${opts.repo} is not the top of a git repository`);
   }
   const head = (await git(['rev-parse', 'HEAD'], { cwd: opts.repo })).trim();
-  const baseline = await testStatuses(opts, head);
-  const passing = [...baseline].filter(([, s]) => s === 'passed').map(([name]) => name);
+  const baseline = await testRun(opts, head, 300);
+  const passing = [...baseline.statuses].filter(([, s]) => s === 'passed').map(([name]) => name);
+  // A mutant that loops forever would cost the full timeout: allow a generous multiple of the clean run.
+  const mutantTimeoutSec = Math.ceil(10 + 5 * baseline.seconds);
   if (passing.length === 0) throw new Error(`no test passes at HEAD with \`${opts.testCmd}\``);
   const files = (await git(['ls-tree', '-r', '--name-only', head], { cwd: opts.repo }))
     .split('\n')
-    .filter((f) => f.endsWith('.py') && !isTestPath(f));
+    .filter((f) => languageOf(f) !== undefined && !isTestPath(f));
   const random = seededRandom(opts.seed);
   const candidates: { file: string; mutant: Mutant }[] = [];
   for (const file of files.sort()) {
     const original = await git(['show', `${head}:${file}`], { cwd: opts.repo });
-    const mutants = await pythonMutants(original).catch(() => []);
+    // A file that does not parse (a template, a syntax the parser lacks) or is too large (a bundle) is skipped.
+    const mutants = await mutantsOf(file, original, { kinds: INJECTION_KINDS }).catch(() => []);
     for (const mutant of shuffled(mutants, random).slice(0, opts.perFile ?? 20)) {
       candidates.push({ file, mutant });
     }
   }
   const repoName = path.basename(path.resolve(opts.repo));
-  const result: SynthResult = { rows: [], tried: 0, dropped: { no_test_failed: 0, no_test_passed: 0 } };
-  for (const { file, mutant } of shuffled(candidates, random)) {
+  const result: SynthResult = {
+    rows: [],
+    tried: 0,
+    dropped: { no_test_failed: 0, no_test_passed: 0, timed_out: 0 },
+  };
+  for (const { file, mutant } of balancedByKind(shuffled(candidates, random))) {
     if (result.rows.length >= opts.maxTasks) break;
     result.tried++;
-    const statuses = await testStatuses(opts, head, file, mutant.source);
+    const run = await testRun(opts, head, mutantTimeoutSec, { file, source: mutant.source });
+    if (run.timedOut) {
+      // Such a task would make every agent wait out its test timeout on each run.
+      result.dropped.timed_out++;
+      continue;
+    }
+    const statuses = run.statuses;
     const failToPass = passing.filter((t) => statuses.get(t) !== 'passed');
     const passToPass = passing.filter((t) => statuses.get(t) === 'passed');
     if (failToPass.length === 0) {
@@ -170,7 +212,7 @@ export async function synthesize(opts: SynthOptions): Promise<SynthResult> {
       environment_setup_commit: head,
       test_cmd: opts.testCmd,
       test_format: opts.testFormat,
-      language: 'python',
+      language: languageOf(file),
       context: { synth: { file, kind: mutant.kind, line: mutant.line, seed: opts.seed } },
     });
   }

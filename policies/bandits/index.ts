@@ -3,6 +3,7 @@ import { EpsilonGreedyBandit } from './epsilon-greedy.ts';
 import { Exp3Bandit } from './exp3.ts';
 import { LinUcbBandit } from './linucb.ts';
 import { NeuralBandit } from './neural.ts';
+import { RandomBandit } from './random.ts';
 import { parseBanditSpec, parseBanditState } from './spec.ts';
 import type { BanditSpecInput } from './spec.ts';
 import { ThompsonBandit } from './thompson.ts';
@@ -18,7 +19,15 @@ export {
   parseBanditState,
 } from './spec.ts';
 export { Rng, type RngState } from './rng.ts';
-export { EpsilonGreedyBandit, Exp3Bandit, LinUcbBandit, NeuralBandit, ThompsonBandit, Ucb1Bandit };
+export {
+  EpsilonGreedyBandit,
+  Exp3Bandit,
+  LinUcbBandit,
+  NeuralBandit,
+  RandomBandit,
+  ThompsonBandit,
+  Ucb1Bandit,
+};
 
 function checkSeed(seed: number): number {
   if (!Number.isSafeInteger(seed)) throw new Error(`bandit seed must be a safe integer, got ${String(seed)}`);
@@ -42,6 +51,8 @@ export function makeBandit(spec: BanditSpecInput, arms: readonly string[], seed:
       return new LinUcbBandit(s, arms, seed);
     case 'neural':
       return new NeuralBandit(s, arms, seed);
+    case 'random':
+      return new RandomBandit(s, arms, seed);
   }
 }
 
@@ -61,5 +72,7 @@ export function loadBandit(state: BanditState): Bandit {
       return new LinUcbBandit(s.spec, s.arms, s.seed, s);
     case 'neural':
       return new NeuralBandit(s.spec, s.arms, s.seed, s);
+    case 'random':
+      return new RandomBandit(s.spec, s.arms, s.seed, s);
   }
 }

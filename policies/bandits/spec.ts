@@ -76,7 +76,18 @@ export const neuralSpecSchema = z.strictObject({
   backend: z.enum(['cpu', 'auto']).default('cpu'),
 });
 
-export const BANDIT_KINDS = ['ucb1', 'thompson', 'exp3', 'epsilon-greedy', 'linucb', 'neural'] as const;
+/** Uniform random choice: the no-learning baseline. */
+export const randomSpecSchema = z.strictObject({ kind: z.literal('random') });
+
+export const BANDIT_KINDS = [
+  'ucb1',
+  'thompson',
+  'exp3',
+  'epsilon-greedy',
+  'linucb',
+  'neural',
+  'random',
+] as const;
 export type BanditKind = (typeof BANDIT_KINDS)[number];
 
 export const banditSpecSchema = z.discriminatedUnion(
@@ -88,6 +99,7 @@ export const banditSpecSchema = z.discriminatedUnion(
     epsilonGreedySpecSchema,
     linucbSpecSchema,
     neuralSpecSchema,
+    randomSpecSchema,
   ],
   {
     error: (issue) =>
@@ -107,6 +119,7 @@ export type Exp3Spec = z.output<typeof exp3SpecSchema>;
 export type EpsilonGreedySpec = z.output<typeof epsilonGreedySpecSchema>;
 export type LinUcbSpec = z.output<typeof linucbSpecSchema>;
 export type NeuralSpec = z.output<typeof neuralSpecSchema>;
+export type RandomSpec = z.output<typeof randomSpecSchema>;
 
 export function formatIssues(what: string, error: z.ZodError): string {
   const problems = error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`);
@@ -194,6 +207,14 @@ export const neuralStateSchema = z.strictObject({
   heads: z.array(ridgeHead),
 });
 
+export const randomStateSchema = z.strictObject({
+  kind: z.literal('random'),
+  ...common,
+  spec: randomSpecSchema,
+  counts: vector,
+  sums: vector,
+});
+
 export const banditStateSchema = z.discriminatedUnion('kind', [
   ucb1StateSchema,
   thompsonStateSchema,
@@ -201,6 +222,7 @@ export const banditStateSchema = z.discriminatedUnion('kind', [
   epsilonGreedyStateSchema,
   linucbStateSchema,
   neuralStateSchema,
+  randomStateSchema,
 ]);
 
 /** What `Bandit.state()` returns: plain JSON, RNG state included. */
@@ -211,6 +233,7 @@ export type Exp3State = z.output<typeof exp3StateSchema>;
 export type EpsilonGreedyState = z.output<typeof epsilonGreedyStateSchema>;
 export type LinUcbState = z.output<typeof linucbStateSchema>;
 export type NeuralState = z.output<typeof neuralStateSchema>;
+export type RandomState = z.output<typeof randomStateSchema>;
 
 export function parseBanditState(state: unknown): BanditState {
   const result = banditStateSchema.safeParse(state);

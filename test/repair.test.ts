@@ -1,0 +1,279 @@
+import { writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadDataset } from '../datasets/loader.ts';
+import type { Task } from '../datasets/types.ts';
+import { CodingEnv } from '../env/coding-env.ts';
+import { git } from '../env/git.ts';
+import { runEpisode, type StepRecord } from '../experiments/episode.ts';
+import {
+  combine,
+  ochiai,
+  probeSuspicion,
+  rankFiles,
+  repoFileOf,
+  traceSuspicion,
+} from '../policies/repair/localise.ts';
+import { orderCandidates } from '../policies/repair/policy.ts';
+import { REPAIR_STRATEGIES, repairPolicy, repairStrategy } from '../policies/repair/index.ts';
+import { makeRepo, removeDir } from './helpers.ts';
+
+describe('localisation', () => {
+  const files = ['shop/pricing.py', 'tests/test_pricing.py', 'src/range.js', 'test/range.test.js'];
+
+  it('maps printed paths to repository files by longest suffix', () => {
+    expect(repoFileOf('/tmp/sandbox-1/work/shop/pricing.py', files)).toBe('shop/pricing.py');
+    expect(repoFileOf('file:///x/y/src/range.js', files)).toBe('src/range.js');
+    expect(repoFileOf('/elsewhere/pricing.py', files)).toBeUndefined();
+  });
+
+  it('reads Python and JavaScript stack frames, drops test files, ranks the innermost frame highest', () => {
+    const python = [
+      'Traceback (most recent call last):',
+      '  File "/w/tests/test_pricing.py", line 8, in test_ten',
+      '  File "/w/shop/pricing.py", line 3, in bulk_discount',
+      '  File "/w/shop/pricing.py", line 6, in _round',
+      'shop/pricing.py:6: ZeroDivisionError',
+    ].join('\n');
+    const fromPython = traceSuspicion(python, files);
+    expect([...fromPython.keys()]).toEqual(['shop/pricing.py']);
+    expect(fromPython.get('shop/pricing.py')!.get(6)!).toBeGreaterThan(
+      fromPython.get('shop/pricing.py')!.get(3)!,
+    );
+    const js =
+      '    at inRange (file:///w/src/range.js:2:10)\n    at TestContext.<anonymous> (file:///w/test/range.test.js:5:3)';
+    expect([...traceSuspicion(js, files).get('src/range.js')!.keys()]).toEqual([2]);
+  });
+
+  it('computes Ochiai and combines the spectrum with trace frames', () => {
+    expect(ochiai(1, 0, 1)).toBe(1);
+    expect(ochiai(1, 3, 1)).toBe(0.5);
+    expect(ochiai(0, 5, 2)).toBe(0);
+    expect(ochiai(0, 0, 0)).toBe(0);
+    const spectrum = probeSuspicion(
+      'noise\nREPOGYM_OCHIAI shop/pricing.py:4 0.5000\nREPOGYM_OCHIAI tests/test_pricing.py:3 1.0000\nREPOGYM_OCHIAI src/range.js:2 0.2500\n',
+      files,
+    );
+    expect([...spectrum.keys()].sort()).toEqual(['shop/pricing.py', 'src/range.js']);
+    const merged = combine(spectrum, traceSuspicion('    at inRange (/w/src/range.js:2:3)', files));
+    expect(rankFiles(merged)[0]).toBe('src/range.js');
+  });
+});
+
+describe('candidate order', () => {
+  const candidate = (kind: string, score: number, line: number) => ({
+    id: `${kind}-${line}`,
+    kind: kind as never,
+    line,
+    description: kind,
+    source: `${kind}${line}`,
+    file: 'a.py',
+    score,
+  });
+
+  it('puts the strategy’s families first among equally suspicious lines, suspicion first across bands', () => {
+    const pool = [
+      candidate('negate_condition', 1, 3),
+      candidate('flip_comparison', 1, 4),
+      candidate('swap_operator', 0.2, 9),
+      candidate('off_by_one', 0, 12),
+    ];
+    expect(orderCandidates(pool, repairStrategy('boundaries')).map((c) => c.kind)).toEqual([
+      'flip_comparison',
+      'negate_condition',
+      // 0.2 and 0 fall in the same band: the family order decides there too.
+      'off_by_one',
+      'swap_operator',
+    ]);
+    expect(orderCandidates(pool, repairStrategy('logic'))[0]!.kind).toBe('negate_condition');
+  });
+
+  it('every strategy orders every family, each a different one first', () => {
+    const firsts = REPAIR_STRATEGIES.map((s) => s.families[0]);
+    expect(new Set(firsts).size).toBe(REPAIR_STRATEGIES.length);
+    for (const s of REPAIR_STRATEGIES) expect(new Set(s.families).size).toBe(10);
+    expect(() => repairStrategy('nope')).toThrow(/unknown repair strategy "nope".*boundaries/);
+  });
+});
+
+const PRICING = `"""Prices for the shop."""
+
+
+def bulk_discount(quantity, unit_price):
+    # 10% off from 10 items up
+    total = quantity * unit_price
+    if quantity >= 10:
+        total = total * 0.9
+    return round(total, 2)
+
+
+def shipping(weight_kg):
+    if weight_kg <= 0:
+        raise ValueError("weight must be positive")
+    return 5 if weight_kg < 2 else 9
+`;
+
+const PRICING_TESTS = `from shop.pricing import bulk_discount, shipping
+
+
+def test_nine_items_pay_full_price():
+    assert bulk_discount(9, 10) == 90
+
+
+def test_ten_items_get_the_discount():
+    assert bulk_discount(10, 10) == 90
+
+
+def test_many_items_get_the_discount():
+    assert bulk_discount(20, 10) == 180
+
+
+def test_light_parcel():
+    assert shipping(1) == 5
+
+
+def test_heavy_parcel():
+    assert shipping(3) == 9
+`;
+
+const RANGE = `// Half-open ranges.
+export function inRange(x, lo, hi) {
+  return x >= lo && x < hi;
+}
+
+export function width(lo, hi) {
+  return hi - lo;
+}
+`;
+
+const RANGE_TESTS = `import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { inRange, width } from '../src/range.js';
+
+test('inside', () => assert.equal(inRange(2, 1, 5), true));
+test('below', () => assert.equal(inRange(0, 1, 5), false));
+test('at the upper bound', () => assert.equal(inRange(5, 1, 5), false));
+test('width', () => assert.equal(width(1, 5), 4));
+`;
+
+/** A task whose base commit has `bug` applied to `file` of a correct repository. */
+async function taskWithBug(
+  files: Record<string, string>,
+  file: string,
+  bug: [string, string],
+  row: Partial<Task>,
+): Promise<{ task: Task; dir: string; correct: string }> {
+  const { dir, commit } = await makeRepo(files);
+  await writeFile(path.join(dir, file), files[file]!.replace(bug[0], bug[1]));
+  await git(['commit', '-q', '-am', 'bug'], {
+    cwd: dir,
+    env: {
+      GIT_AUTHOR_NAME: 't',
+      GIT_AUTHOR_EMAIL: 't@t',
+      GIT_COMMITTER_NAME: 't',
+      GIT_COMMITTER_EMAIL: 't@t',
+    },
+  });
+  const base = (await git(['rev-parse', 'HEAD'], { cwd: dir })).trim();
+  const patch = await git(['diff', base, commit], { cwd: dir });
+  const jsonl = path.join(dir, '..', `${path.basename(dir)}.jsonl`);
+  await writeFile(
+    jsonl,
+    JSON.stringify({
+      instance_id: `fixture__${path.basename(file)}`,
+      repo: dir,
+      base_commit: base,
+      patch,
+      test_patch: '',
+      problem_statement: 'A regression.',
+      ...row,
+    }) + '\n',
+  );
+  const loaded = await loadDataset(jsonl);
+  expect(loaded.errors).toEqual([]);
+  return { task: loaded.tasks[0]!, dir, correct: commit };
+}
+
+async function episode(task: Task, strategy: string, maxSteps = 30) {
+  const env = new CodingEnv({ tasks: [task], maxSteps });
+  const policy = repairPolicy({ strategy });
+  const steps: StepRecord[] = [];
+  try {
+    const result = await runEpisode(env, policy, { seed: 0, onStep: (s) => steps.push(s) });
+    return { result, steps, info: policy.info!() };
+  } finally {
+    await env.close();
+  }
+}
+
+describe('repair policy on real repositories', () => {
+  let python: { task: Task; dir: string; correct: string };
+  let js: { task: Task; dir: string; correct: string };
+  beforeAll(async () => {
+    python = await taskWithBug(
+      { 'shop/__init__.py': '', 'shop/pricing.py': PRICING, 'tests/test_pricing.py': PRICING_TESTS },
+      'shop/pricing.py',
+      ['quantity >= 10', 'quantity > 10'],
+      {
+        FAIL_TO_PASS: ['tests/test_pricing.py::test_ten_items_get_the_discount'],
+        PASS_TO_PASS: ['tests/test_pricing.py::test_nine_items_pay_full_price'],
+        test_cmd: 'python3 -m pytest -rA -p no:cacheprovider',
+        test_format: 'pytest',
+        language: 'python',
+      } as Partial<Task>,
+    );
+    js = await taskWithBug(
+      { 'package.json': '{"type":"module"}\n', 'src/range.js': RANGE, 'test/range.test.js': RANGE_TESTS },
+      'src/range.js',
+      ['x >= lo && x < hi', 'x >= lo || x < hi'],
+      {
+        FAIL_TO_PASS: ['below'],
+        PASS_TO_PASS: ['inside', 'width'],
+        test_cmd: 'node --test --test-reporter=tap',
+        test_format: 'tap',
+        language: 'javascript',
+      } as Partial<Task>,
+    );
+  });
+  afterAll(async () => {
+    for (const f of [python, js]) if (f) await removeDir(f.dir);
+  });
+
+  it('Python: runs the tests, probes, localises to the buggy file, fixes the comparison and submits', async () => {
+    const { result, steps, info } = await episode(python.task, 'boundaries');
+    expect(result.grade?.resolved).toBe(true);
+    const kinds = steps.map((s) => (s.action as { kind: string }).kind);
+    expect(kinds.slice(0, 3)).toEqual(['run_tests', 'run', 'run']);
+    expect(kinds.at(-1)).toBe('submit');
+    expect((info.localisation as { file: string }[])[0]!.file).toBe('shop/pricing.py');
+    expect(info.stop_reason).toBe('fixed');
+    expect((steps.at(-1)!.action as { message: string }).message).toMatch(
+      /shop\/pricing\.py:7: .*flip_comparison/,
+    );
+  });
+
+  it('JavaScript: the logic strategy swaps && back and resolves', async () => {
+    const { result, info } = await episode(js.task, 'logic');
+    expect(result.grade?.resolved).toBe(true);
+    expect((info.localisation as { file: string }[])[0]!.file).toBe('src/range.js');
+  });
+
+  it('out of steps: escalates with a report of every attempt and leaves no candidate in the tree', async () => {
+    const { result, steps, info } = await episode(python.task, 'structure', 11);
+    const last = steps.at(-1)!;
+    expect((last.action as { kind: string }).kind).toBe('escalate');
+    expect(info.stop_reason).toBe('step_budget');
+    const report = (last.action as { report: string }).report;
+    expect(report).toMatch(/stopped: step budget/);
+    expect(report.match(/^- shop\/pricing\.py:\d+ /gm)?.length).toBe(info.attempts);
+    expect(info.attempts).toBeGreaterThan(0);
+    expect(result.grade?.resolved).toBe(false);
+    expect(last.observation.diffStat).toEqual({ files: 0, added: 0, removed: 0 });
+  });
+
+  it('with nothing failing it escalates at once instead of changing code', async () => {
+    const { steps, info } = await episode({ ...python.task, base_commit: python.correct }, 'boundaries');
+    expect(steps.map((s) => (s.action as { kind: string }).kind)).toEqual(['run_tests', 'escalate']);
+    expect(info.stop_reason).toBe('nothing_failing');
+  });
+});
