@@ -80,7 +80,12 @@ const policySchema = z.discriminatedUnion('name', [
       .refine((arms) => new Set(arms).size === arms.length, 'an arm is listed twice')
       .describe('strategy names the bandit chooses between: LLM templates, or repair strategies'),
     inner: z
-      .union([repairOptionsSchema.extend({ name: z.literal('repair') }), llmOptionsSchema])
+      .union([repairOptionsSchema.extend({ name: z.literal('repair') }), llmOptionsSchema], {
+        error: (issue) =>
+          issue.code === 'invalid_union'
+            ? 'expected {name: repair, probe?, max_files?} for template repair, or LLM options {base_url, model, …}'
+            : undefined,
+      })
       .describe(
         'the policy each episode runs with the chosen strategy: the LLM policy, or {name: repair} for template repair',
       ),

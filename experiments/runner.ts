@@ -123,8 +123,6 @@ async function policyFactory(
       { templates, ledger },
     );
   };
-  const repair = (options: { strategy: string; probe: boolean; max_files: number }) =>
-    repairPolicy({ strategy: options.strategy, probe: options.probe, maxFiles: options.max_files });
   const byId = new Map(tasks.map((t) => [t.instance_id, t]));
   const repoFiles = new Map<string, number>();
   const contextOf = async (ctx: EpisodeContext) => {
@@ -151,11 +149,16 @@ async function policyFactory(
       if (spec.name === 'bandit') {
         const inner = spec.inner;
         const learner = learners.get(policyLabel(spec))!;
+        // The repair policy asks for its strategy once it has localised the failure, with what it saw.
         return 'name' in inner
-          ? learner.policy(policyLabel(spec), (strategy) => repair({ ...inner, strategy }))
+          ? learner.deferredPolicy(policyLabel(spec), (choose) =>
+              repairPolicy({ choose, probe: inner.probe, maxFiles: inner.max_files }),
+            )
           : learner.policy(policyLabel(spec), () => llm(inner, spentUsd));
       }
-      if (spec.name === 'repair') return repair(spec);
+      if (spec.name === 'repair') {
+        return repairPolicy({ strategy: spec.strategy, probe: spec.probe, maxFiles: spec.max_files });
+      }
       if (spec.name !== 'llm') {
         return baselinePolicy(spec.name, spec.name === 'replay' ? spec.actions : undefined);
       }

@@ -143,6 +143,9 @@ export function pairedPermutation(
   opts: { iterations?: number; seed?: number } = {},
 ): PairedDifference {
   const n = differences.length;
+  const bad = differences.findIndex((d) => !Number.isFinite(d));
+  if (bad >= 0)
+    throw new Error(`pairedPermutation: difference ${bad} is ${differences[bad]}, not a finite number`);
   if (n === 0) return { difference: { estimate: NaN, low: NaN, high: NaN }, pValue: NaN, pairs: 0 };
   const iterations = opts.iterations ?? 10_000;
   const random = seededRandom(opts.seed ?? 0);

@@ -2,7 +2,9 @@
 // policies on the same (task, seed, epoch): McNemar's test on resolution and a sign-flip permutation test on
 // the primary reward. Infra failures are left out of all of them.
 import type Database from 'better-sqlite3';
+import Table from 'cli-table3';
 import {
+  bootstrapMean,
   mcnemar,
   pairedPermutation,
   wilson,
@@ -18,6 +20,8 @@ export interface PolicySummary {
   infra: number;
   resolveRate: Interval;
   meanReward: number;
+  /** Mean primary reward with a 95% bootstrap interval. */
+  reward: Interval;
 }
 
 export interface PairedComparison extends McNemar {
@@ -59,6 +63,7 @@ export function runStatistics(db: Database.Database, experimentId: string): RunS
       infra: rows.filter((r) => r.policy === policy && r.failure_class === 'infra').length,
       resolveRate: wilson(resolved, mine.length),
       meanReward: mine.reduce((sum, r) => sum + r.reward, 0) / Math.max(1, mine.length),
+      reward: bootstrapMean(mine.map((r) => r.reward)),
     };
   });
   const byKey = new Map(
@@ -88,27 +93,52 @@ export function runStatistics(db: Database.Database, experimentId: string): RunS
 }
 
 const pct = (x: number) => (Number.isNaN(x) ? '–' : `${(100 * x).toFixed(1)}%`);
-
+const fixed = (x: number) => (Number.isNaN(x) ? '–' : x.toFixed(3));
 const signed = (i: Interval) =>
   Number.isNaN(i.estimate)
     ? '–'
     : `${i.estimate >= 0 ? '+' : ''}${i.estimate.toFixed(3)} [${i.low.toFixed(3)}, ${i.high.toFixed(3)}]`;
 
+/** The run's summary as two terminal tables: per policy, then paired comparisons. */
 export function formatStatistics(stats: RunStatistics): string[] {
-  const lines = stats.policies.map(
-    (p) =>
-      `  ${p.policy.padEnd(8)} ${p.resolved}/${p.episodes} resolved` +
-      (p.episodes
-        ? ` ${pct(p.resolveRate.estimate)} (95% CI ${pct(p.resolveRate.low)}–${pct(p.resolveRate.high)}, Wilson)`
-        : ' (no graded episode)') +
-      (p.infra ? `, ${p.infra} infra excluded` : ''),
-  );
-  for (const c of stats.comparisons) {
-    lines.push(
-      `  ${c.a} vs ${c.b}: paired on ${c.pairs} (task, seed, epoch); only ${c.a} resolved ${c.onlyA}, ` +
-        `only ${c.b} ${c.onlyB}; McNemar ${c.method} p = ${c.pValue.toPrecision(3)}; ` +
-        `reward ${c.a} − ${c.b} = ${signed(c.reward.difference)} (paired permutation p = ${c.reward.pValue.toPrecision(3)})`,
-    );
+  const style = { head: [], border: [] };
+  const policies = new Table({
+    head: ['policy', 'episodes', 'resolved (95% Wilson)', 'mean reward (95% bootstrap)', 'infra'],
+    style,
+  });
+  for (const p of stats.policies) {
+    policies.push([
+      p.policy,
+      p.episodes,
+      p.episodes
+        ? `${p.resolved} ${pct(p.resolveRate.estimate)} [${pct(p.resolveRate.low)}, ${pct(p.resolveRate.high)}]`
+        : '–',
+      p.episodes ? `${fixed(p.reward.estimate)} [${fixed(p.reward.low)}, ${fixed(p.reward.high)}]` : '–',
+      p.infra,
+    ]);
   }
-  return lines;
+  const lines = policies.toString().split('\n');
+  if (stats.comparisons.length === 0) return lines;
+  const pairs = new Table({
+    head: [
+      'A vs B (same task, seed, epoch)',
+      'pairs',
+      'reward A − B [95% CI]',
+      'permutation p',
+      'only A / only B resolved',
+      'McNemar p',
+    ],
+    style,
+  });
+  for (const c of stats.comparisons) {
+    pairs.push([
+      `${c.a} vs ${c.b}`,
+      c.pairs,
+      signed(c.reward.difference),
+      Number.isNaN(c.reward.pValue) ? '–' : c.reward.pValue.toPrecision(3),
+      `${c.onlyA} / ${c.onlyB}`,
+      `${c.pValue.toPrecision(3)} (${c.method})`,
+    ]);
+  }
+  return [...lines, ...pairs.toString().split('\n')];
 }

@@ -74,17 +74,52 @@ export class BanditLearner {
     return this.mutex.run(() => this.bandit.state());
   }
 
-  /** A policy for one episode: picks the arm in `begin`, runs `inner(arm)`, learns in `end`. */
+  /** A policy for one episode: picks the arm in `begin` from the task's features, runs `inner(arm)`, learns in `end`. */
   policy(name: string, inner: (strategy: string) => Policy): Policy {
+    return this.episodePolicy(name, async (ctx, record) => {
+      const { context, selection } = await this.select(ctx);
+      record(selection, context);
+      ctx.strategy = selection.arm;
+      return inner(selection.arm);
+    });
+  }
+
+  /**
+   * A policy whose inner policy picks its moment: it calls `choose(context)` mid-episode with features of what
+   * it observed (the template repair policy: after localising, before trying candidates). An episode that ends
+   * before choosing teaches the bandit nothing.
+   */
+  deferredPolicy(
+    name: string,
+    inner: (choose: (context: BanditContext) => Promise<string>) => Policy,
+  ): Policy {
+    return this.episodePolicy(name, async (_ctx, record) =>
+      inner((context) =>
+        this.mutex.run(async () => {
+          const selection = await this.bandit.select(context);
+          record(selection, context);
+          return selection.arm;
+        }),
+      ),
+    );
+  }
+
+  private episodePolicy(
+    name: string,
+    start: (
+      ctx: EpisodeContext,
+      record: (selection: Selection, context: BanditContext) => void,
+    ) => Promise<Policy>,
+  ): Policy {
     let event: BanditEvent | undefined;
     let current: Policy | undefined;
+    const record = (selection: Selection, context: BanditContext) => {
+      event = { arm: selection.arm, context, scores: selection.scores, selectionInfo: selection.info };
+    };
     return {
       name,
       begin: async (ctx) => {
-        const { context, selection } = await this.select(ctx);
-        event = { arm: selection.arm, context, scores: selection.scores, selectionInfo: selection.info };
-        ctx.strategy = selection.arm;
-        current = inner(selection.arm);
+        current = await start(ctx, record);
         await current.begin?.(ctx);
       },
       act: (observation, ctx) => current!.act(observation, ctx),

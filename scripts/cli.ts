@@ -197,6 +197,11 @@ async function experimentRunCommand(argv: {
     );
     for (const line of formatStatistics(summary.statistics)) console.log(line);
   }
+  if (summary.done + summary.skipped > 0) {
+    const report = await writeReport(summary.outDir);
+    if (argv.json) console.log(JSON.stringify({ type: 'report', html: report.html, md: report.md }));
+    else console.log(`report: ${report.html}`);
+  }
   if (summary.interrupted) {
     console.error(
       `interrupted after ${summary.done}/${summary.total} episodes; run the same command again to resume`,

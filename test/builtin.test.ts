@@ -8,6 +8,9 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BUILTIN_DATASETS, builtinDatasetDir, materializeBuiltin } from '../datasets/builtin/build.ts';
+import { SYNTH_DEFAULTS, generateSynthRows } from '../datasets/builtin/generate-synth.ts';
+import { loadDataset } from '../datasets/loader.ts';
+import { mapLimit, validateTask } from '../datasets/validate.ts';
 
 const DATASET = 'mini';
 const PROJECT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -269,4 +272,36 @@ describe('builtin:mini tasks', () => {
         await fs.rm(dir, { recursive: true, force: true });
       }),
   );
+});
+
+describe('builtin:synth', () => {
+  const synthDir = builtinDatasetDir('synth');
+  const stored = readFileSync(path.join(synthDir, 'tasks.jsonl'), 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => JSON.parse(line) as Record<string, unknown>);
+
+  it('has ≥ 100 tasks over every mini repository, in both languages, with base commits that build as recorded', async () => {
+    expect(stored.length).toBeGreaterThanOrEqual(100);
+    expect(new Set(stored.map((r) => r.repo))).toEqual(new Set(SOURCE_ROWS.map((r) => r.repo)));
+    expect(new Set(stored.map((r) => r.language))).toEqual(new Set(['javascript', 'python']));
+    const rows = await materializeBuiltin('synth', { cacheDir: path.join(tmpRoot, 'cache-synth') });
+    expect(rows.map((r) => r.instance_id)).toEqual(stored.map((r) => r.instance_id));
+  });
+
+  it('is reproducible: the synthesiser with the same seed regenerates the stored tasks', async () => {
+    const repo = stored[0]!.repo as string;
+    const regenerated = await generateSynthRows({ ...SYNTH_DEFAULTS, perRepo: 2, repos: [repo] });
+    expect(regenerated).toEqual(stored.filter((r) => r.repo === repo).slice(0, 2));
+  });
+
+  it('tasks validate: the gold patch resolves, the unchanged base does not (a sample, one per repository)', async () => {
+    const { tasks } = await loadDataset('builtin:synth', { cacheDir: path.join(tmpRoot, 'cache-synth') });
+    const sample = [...new Set(tasks.map((t) => path.basename(t.repo)))].map((repo) =>
+      tasks.find((t) => path.basename(t.repo) === repo)!,
+    );
+    const results = await mapLimit(sample, 2, (task) => validateTask(task, 1));
+    for (const result of results)
+      expect(result).toMatchObject({ ok: true, oracle: 'resolved', nop: 'unresolved', problems: [] });
+  });
 });

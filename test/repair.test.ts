@@ -15,7 +15,9 @@ import {
   traceSuspicion,
 } from '../policies/repair/localise.ts';
 import { orderCandidates } from '../policies/repair/policy.ts';
+import type { BanditContext } from '../policies/bandits/index.ts';
 import { REPAIR_STRATEGIES, repairPolicy, repairStrategy } from '../policies/repair/index.ts';
+import { ALL_KINDS } from '../datasets/synth/mutate.ts';
 import { makeRepo, removeDir } from './helpers.ts';
 
 describe('localisation', () => {
@@ -88,10 +90,10 @@ describe('candidate order', () => {
     expect(orderCandidates(pool, repairStrategy('logic'))[0]!.kind).toBe('negate_condition');
   });
 
-  it('every strategy orders every family, each a different one first', () => {
+  it('the strategies cover every template family, each strategy with its own first family', () => {
     const firsts = REPAIR_STRATEGIES.map((s) => s.families[0]);
     expect(new Set(firsts).size).toBe(REPAIR_STRATEGIES.length);
-    for (const s of REPAIR_STRATEGIES) expect(new Set(s.families).size).toBe(10);
+    expect(new Set(REPAIR_STRATEGIES.flatMap((s) => s.families))).toEqual(new Set(ALL_KINDS));
     expect(() => repairStrategy('nope')).toThrow(/unknown repair strategy "nope".*boundaries/);
   });
 });
@@ -243,7 +245,7 @@ describe('repair policy on real repositories', () => {
     const { result, steps, info } = await episode(python.task, 'boundaries');
     expect(result.grade?.resolved).toBe(true);
     const kinds = steps.map((s) => (s.action as { kind: string }).kind);
-    expect(kinds.slice(0, 3)).toEqual(['run_tests', 'run', 'run']);
+    expect(kinds.slice(0, 3)).toEqual(['run_tests', 'run', 'read_file']);
     expect(kinds.at(-1)).toBe('submit');
     expect((info.localisation as { file: string }[])[0]!.file).toBe('shop/pricing.py');
     expect(info.stop_reason).toBe('fixed');
@@ -271,9 +273,57 @@ describe('repair policy on real repositories', () => {
     expect(last.observation.diffStat).toEqual({ files: 0, added: 0, removed: 0 });
   });
 
+  it('a chooser picks the strategy once, after localising, from what the top candidates admit', async () => {
+    const contexts: BanditContext[] = [];
+    const env = new CodingEnv({ tasks: [python.task], maxSteps: 30 });
+    const policy = repairPolicy({
+      choose: async (context) => {
+        contexts.push(context);
+        return 'boundaries';
+      },
+    });
+    try {
+      const result = await runEpisode(env, policy, { seed: 0 });
+      expect(result.grade?.resolved).toBe(true);
+    } finally {
+      await env.close();
+    }
+    expect(contexts).toHaveLength(1);
+    expect(contexts[0]!.names).toEqual(['bias', ...REPAIR_STRATEGIES.map((s) => `focus_${s.name}`)]);
+    const [bias, ...shares] = contexts[0]!.features;
+    expect(bias).toBe(1);
+    for (const share of shares) expect(share).toBeGreaterThanOrEqual(0);
+    // The buggy line is a comparison: comparisons are among the top candidates.
+    expect(shares[0]).toBeGreaterThan(0);
+    expect(policy.info!().strategy).toBe('boundaries');
+    expect(() => repairPolicy({})).toThrow(/either a strategy or a chooser/);
+  });
+
+  it('never builds a candidate on a file the env cut to its output cap', async () => {
+    const env = new CodingEnv({ tasks: [python.task], maxSteps: 30, maxOutputBytes: 256 });
+    const policy = repairPolicy({ strategy: 'boundaries' });
+    const steps: StepRecord[] = [];
+    try {
+      await runEpisode(env, policy, { seed: 0, onStep: (s) => steps.push(s) });
+    } finally {
+      await env.close();
+    }
+    expect(steps.some((s) => (s.action as { kind: string }).kind === 'write_file')).toBe(false);
+    expect(policy.info!().stop_reason).toBe('no_candidates_left');
+    expect(steps.at(-1)!.observation.diffStat).toEqual({ files: 0, added: 0, removed: 0 });
+  });
+
   it('with nothing failing it escalates at once instead of changing code', async () => {
     const { steps, info } = await episode({ ...python.task, base_commit: python.correct }, 'boundaries');
     expect(steps.map((s) => (s.action as { kind: string }).kind)).toEqual(['run_tests', 'escalate']);
     expect(info.stop_reason).toBe('nothing_failing');
+    let asked = false;
+    const env = new CodingEnv({ tasks: [{ ...python.task, base_commit: python.correct }], maxSteps: 30 });
+    try {
+      await runEpisode(env, repairPolicy({ choose: async () => ((asked = true), 'logic') }), { seed: 0 });
+    } finally {
+      await env.close();
+    }
+    expect(asked).toBe(false);
   });
 });

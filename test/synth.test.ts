@@ -8,7 +8,6 @@ import {
   INJECTION_KINDS,
   languageOf,
   mutantsOf,
-  pythonMutants,
   type EditKind,
   type Mutant,
 } from '../datasets/synth/mutate.ts';
@@ -28,9 +27,15 @@ const SOURCE = [
   '',
 ].join('\n');
 
+/** The single-token kinds, on a Python file. */
+const tokenMutants = (source: string) =>
+  mutantsOf('prices.py', source, {
+    kinds: ['flip_comparison', 'swap_operator', 'swap_boolean', 'off_by_one', 'drop_negation'],
+  });
+
 describe('Python mutations through ast', () => {
   it('changes one token span per mutant, keeps comments and formatting, and every mutant parses', async () => {
-    const mutants = await pythonMutants(SOURCE);
+    const mutants = await tokenMutants(SOURCE);
     expect(new Set(mutants.map((m) => m.kind))).toEqual(
       new Set(['flip_comparison', 'swap_operator', 'swap_boolean', 'off_by_one', 'drop_negation']),
     );
@@ -47,14 +52,14 @@ describe('Python mutations through ast', () => {
   });
 
   it('is deterministic, with stable ids, and reports invalid Python clearly', async () => {
-    const [a, b] = [await pythonMutants(SOURCE), await pythonMutants(SOURCE)];
+    const [a, b] = [await tokenMutants(SOURCE), await tokenMutants(SOURCE)];
     expect(a.map((m) => m.id)).toEqual(b.map((m) => m.id));
     expect(new Set(a.map((m) => m.id)).size).toBe(a.length);
-    await expect(pythonMutants('def broken(:\n')).rejects.toThrow(/not valid Python: .*line 1/);
+    await expect(tokenMutants('def broken(:\n')).rejects.toThrow(/not valid Python: .*line 1/);
   });
 
   it('handles non-ASCII text before a mutated token (ast columns are utf-8 bytes)', async () => {
-    const mutants = await pythonMutants('label = "prix € 5"; n = 3 + 4\n');
+    const mutants = await tokenMutants('label = "prix € 5"; n = 3 + 4\n');
     expect(mutants.map((m) => m.source)).toContain('label = "prix € 5"; n = 3 - 4\n');
   });
 });

@@ -456,6 +456,16 @@ function parseCheck(source: string, program: Node, dialect: ScriptDialect, sourc
   };
 }
 
+// True when the replacement joins a neighbouring character into a comment opener (`a */* c */b` would become
+// `a //* c */b`): the mutant would still parse, with the rest of the line commented out.
+function opensComment(source: string, edit: Edit): boolean {
+  const around =
+    source.slice(Math.max(0, edit.start - 1), edit.start) + edit.text + source.slice(edit.end, edit.end + 1);
+  const before = source.slice(Math.max(0, edit.start - 1), edit.end + 1);
+  const comments = (text: string) => (text.match(/\/[/*]/g) ?? []).length;
+  return comments(around) > comments(before);
+}
+
 /** Applies, sorts (line, kind, source), deduplicates and re-parses; ids are `${kind}-${line}-${sha256[:12]}`. */
 function finalize(
   source: string,
@@ -486,7 +496,7 @@ function finalize(
   for (const { edit, line, source: mutated } of candidates) {
     if (seen.has(mutated)) continue;
     seen.add(mutated);
-    if (!stillParses(edit.start, edit.end, edit.text)) continue;
+    if (opensComment(source, edit) || !stillParses(edit.start, edit.end, edit.text)) continue;
     const digest = createHash('sha256').update(mutated, 'utf8').digest('hex').slice(0, 12);
     out.push({
       id: `${edit.kind}-${line}-${digest}`,

@@ -3,6 +3,7 @@
 // mutant as a task when it breaks at least one test and leaves at least one passing. The mutant is committed as
 // the task's base (under refs/synth/, never on a branch); the gold patch restores the original code;
 // FAIL_TO_PASS/PASS_TO_PASS come from the runs.
+import { createHash } from 'node:crypto';
 import { mkdtemp, realpath, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -194,7 +195,8 @@ export async function synthesize(opts: SynthOptions): Promise<SynthResult> {
       result.dropped.no_test_passed++;
       continue;
     }
-    const instanceId = `${repoName}__synth-${mutant.id}`;
+    // The agent sees the instance id: it names the mutant by its hash only, never its kind or line.
+    const instanceId = `${repoName}__synth-${createHash('sha256').update(`${file}\0${mutant.source}`).digest('hex').slice(0, 12)}`;
     const base = await commitMutant(opts.repo, head, file, mutant.source, `synth: ${instanceId}`);
     await git(['update-ref', `refs/synth/${instanceId}`, base], { cwd: opts.repo });
     const patch = await git(['diff', base, head, '--', file], { cwd: opts.repo });

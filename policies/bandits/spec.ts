@@ -139,6 +139,8 @@ const uint32 = z.int().min(0).max(0xffffffff);
 const finite = z.number();
 const vector = z.array(finite);
 const ridgeHead = z.strictObject({ ainv: vector, b: vector });
+/** Per-arm pull counts: whole, never negative. */
+const pulls = z.array(z.int().min(0));
 
 const common = {
   version: z.literal(1),
@@ -153,7 +155,7 @@ export const ucb1StateSchema = z.strictObject({
   kind: z.literal('ucb1'),
   ...common,
   spec: ucb1SpecSchema,
-  counts: vector,
+  counts: pulls,
   sums: vector,
 });
 
@@ -162,7 +164,7 @@ export const thompsonStateSchema = z.strictObject({
   ...common,
   spec: thompsonSpecSchema,
   /** Per arm: observations; bernoulli: successes (after the Bernoulli-trial trick); gaussian: Welford mean/M2. */
-  counts: vector,
+  counts: pulls,
   successes: vector,
   means: vector,
   m2: vector,
@@ -172,7 +174,7 @@ export const exp3StateSchema = z.strictObject({
   kind: z.literal('exp3'),
   ...common,
   spec: exp3SpecSchema,
-  counts: vector,
+  counts: pulls,
   /** Cumulative importance-weighted reward estimates. */
   estimates: vector,
 });
@@ -181,7 +183,7 @@ export const epsilonGreedyStateSchema = z.strictObject({
   kind: z.literal('epsilon-greedy'),
   ...common,
   spec: epsilonGreedySpecSchema,
-  counts: vector,
+  counts: pulls,
   sums: vector,
 });
 
@@ -190,7 +192,7 @@ export const linucbStateSchema = z.strictObject({
   ...common,
   spec: linucbSpecSchema,
   dim: z.int().min(1).nullable(),
-  counts: vector,
+  counts: pulls,
   heads: z.array(ridgeHead),
 });
 
@@ -199,7 +201,7 @@ export const neuralStateSchema = z.strictObject({
   ...common,
   spec: neuralSpecSchema,
   dim: z.int().min(1).nullable(),
-  counts: vector,
+  counts: pulls,
   /** Flattened weights and biases per layer ([W0, b0, W1, b1, …, Wout, bout]); null before the first context. */
   weights: z.array(vector).nullable(),
   trainings: z.int().min(0),
@@ -211,7 +213,7 @@ export const randomStateSchema = z.strictObject({
   kind: z.literal('random'),
   ...common,
   spec: randomSpecSchema,
-  counts: vector,
+  counts: pulls,
   sums: vector,
 });
 

@@ -5,12 +5,19 @@ import { readFileSync } from 'node:fs';
 import { isTestPath } from '../../env/diff.ts';
 import type { Observation, TestResult } from '../../env/types.ts';
 import { languageOf, mutantsOf, type Mutant } from '../../datasets/synth/mutate.ts';
+import type { BanditContext } from '../bandits/index.ts';
 import type { EpisodeContext, Policy } from '../types.ts';
 import { combine, probeSuspicion, rankFiles, traceSuspicion, type Suspicion } from './localise.ts';
-import { repairStrategy, type RepairStrategy } from './strategies.ts';
+import { REPAIR_STRATEGIES, repairStrategy, type RepairStrategy } from './strategies.ts';
 
 export interface RepairOptions {
-  strategy: string;
+  /** A fixed strategy; or leave it out and pass `choose`. */
+  strategy?: string;
+  /**
+   * Picks the strategy mid-episode, once the failures are localised, from `strategyContext` (a bandit's
+   * `deferredPolicy` passes its own). Episodes that end before localising never call it.
+   */
+  choose?: (context: BanditContext) => Promise<string>;
   /** Source files read and mutated at most, most suspicious first. */
   maxFiles?: number;
   /** Run the spectrum probe (Ochiai) before repairing; off, only stack traces localise. */
@@ -53,6 +60,10 @@ export function probeCommand(language: string, testCmd: string): string | undefi
   return `node --input-type=module - ${args} <<'REPOGYM_PROBE_EOF'\n${PROBES.javascript}\nREPOGYM_PROBE_EOF`;
 }
 
+const FILES_END = 'REPOGYM_FILES_END';
+/** The env's marker for output it cut (env/sandbox/exec.ts TRUNCATION_MARKER). */
+const TRUNCATED = /\n\[\.\.\. \d+ bytes truncated \.\.\.\]\n/;
+
 const failed = (t: TestResult) => t.status === 'failed' || t.status === 'error';
 
 function failingSet(obs: Observation): Set<string> | undefined {
@@ -78,13 +89,38 @@ export function orderCandidates(candidates: Candidate[], strategy: RepairStrateg
   );
 }
 
+/**
+ * What a strategy chooser sees: a bias term and, per strategy, the share of the most suspicious candidates
+ * (the top suspiciousness band) whose template family the strategy tries first — which kinds of change the
+ * localised code admits.
+ */
+export function strategyContext(candidates: Candidate[]): BanditContext {
+  const band = (c: Candidate) => Math.floor(c.score * 4);
+  const topBand = Math.max(-1, ...candidates.map(band));
+  const top = candidates.filter((c) => band(c) === topBand);
+  return {
+    names: ['bias', ...REPAIR_STRATEGIES.map((s) => `focus_${s.name}`)],
+    features: [
+      1,
+      ...REPAIR_STRATEGIES.map((s) =>
+        top.length ? top.filter((c) => s.families.includes(c.kind)).length / top.length : 0,
+      ),
+    ],
+  };
+}
+
 export function repairPolicy(opts: RepairOptions): Policy {
-  const strategy = repairStrategy(opts.strategy);
+  if ((opts.strategy === undefined) === (opts.choose === undefined)) {
+    throw new Error('the repair policy needs either a strategy or a chooser, not both');
+  }
+  const fixed = opts.strategy === undefined ? undefined : repairStrategy(opts.strategy);
+  let strategy = fixed;
   const maxFiles = opts.maxFiles ?? 4;
   let episode: Episode | undefined;
   const attempts: Attempt[] = [];
   let stopReason = '';
   let localisation: { file: string; line: number; score: number }[] = [];
+  let context: BanditContext | undefined;
 
   async function* run(ctx: EpisodeContext): Episode {
     let obs = yield { kind: 'run_tests' };
@@ -111,19 +147,27 @@ export function repairPolicy(opts: RepairOptions): Policy {
     // A candidate can make the code loop forever: give each later run a generous multiple of this one.
     const testTimeoutSec = Math.ceil(5 + (4 * obs.telemetry.wallMs) / 1000);
 
-    obs = yield { kind: 'run', command: 'git ls-files' };
-    const repoFiles = obs.output
+    // One step lists the files and, where a probe exists, measures the spectrum: steps are the budget.
+    const probe = opts.probe === false ? undefined : probeCommand(ctx.language, ctx.testCmd);
+    if (obs.stepsLeft <= 1) {
+      stopReason = 'step_budget';
+      yield { kind: 'escalate', report: report(undefined, attempts, failing, localisation, stopReason) };
+      return;
+    }
+    // Unquoted paths: git would write a non-ASCII name as an octal-escaped string.
+    const listFiles = 'git -c core.quotePath=false ls-files';
+    obs = yield {
+      kind: 'run',
+      command: probe ? `${listFiles} && echo ${FILES_END} && ${probe}` : listFiles,
+      timeoutSec: 300,
+    };
+    const listing = obs.output.split(FILES_END)[0]!;
+    const repoFiles = listing
       .split('\n')
       .map((l) => l.trim())
       .filter(Boolean);
     const sources = repoFiles.filter((f) => languageOf(f) && !isTestPath(f)).sort();
-
-    let spectrum: Suspicion = new Map();
-    const probe = opts.probe === false ? undefined : probeCommand(ctx.language, ctx.testCmd);
-    if (probe) {
-      obs = yield { kind: 'run', command: probe, timeoutSec: 300 };
-      spectrum = probeSuspicion(obs.output, repoFiles);
-    }
+    const spectrum: Suspicion = probe ? probeSuspicion(obs.output, repoFiles) : new Map();
     const suspicion = combine(spectrum, traceSuspicion(baselineOutput, repoFiles));
     localisation = [...suspicion]
       .flatMap(([file, lines]) => [...lines].map(([line, score]) => ({ file, line, score })))
@@ -133,17 +177,32 @@ export function repairPolicy(opts: RepairOptions): Policy {
     const files = [...ranked, ...sources.filter((f) => !ranked.includes(f))].slice(0, maxFiles);
 
     const current = new Map<string, string>();
+    let unread = 0;
     for (const file of files) {
+      // Keep a step for the final report: a budget too small to try anything still ends in an escalation.
+      if (obs.stepsLeft <= 1) {
+        unread++;
+        continue;
+      }
       obs = yield { kind: 'read_file', path: file };
-      if (!obs.error) current.set(file, obs.output);
+      // A file longer than the env's output cap comes back cut; writing a candidate built on it would
+      // destroy the rest of the file.
+      if (!obs.error && !TRUNCATED.test(obs.output)) current.set(file, obs.output);
     }
 
     const tried = new Set<string>();
     const candidatesOf = async (file: string): Promise<Candidate[]> => {
-      const mutants = await mutantsOf(file, current.get(file)!, { kinds: strategy.families }).catch(() => []);
+      const mutants = await mutantsOf(file, current.get(file)!).catch(() => []);
       return mutants.map((m) => ({ ...m, file, score: suspicion.get(file)?.get(m.line) ?? 0 }));
     };
-    let queue = orderCandidates((await Promise.all([...current.keys()].map(candidatesOf))).flat(), strategy);
+    const candidates = (await Promise.all([...current.keys()].map(candidatesOf))).flat();
+    context = strategyContext(candidates);
+    strategy ??= repairStrategy(await opts.choose!(context));
+    const chosen = strategy;
+    let queue = orderCandidates(
+      candidates.filter((c) => chosen.families.includes(c.kind)),
+      chosen,
+    );
 
     let dirty: string | undefined;
     while (queue.length > 0) {
@@ -157,19 +216,21 @@ export function repairPolicy(opts: RepairOptions): Policy {
       }
       tried.add(candidate.source);
       // Restore the file the last rejected candidate changed (this try sets `dirty` again below).
-      if (switching) obs = yield { kind: 'write_file', path: dirty!, content: current.get(dirty!)! };
-      obs = yield { kind: 'write_file', path: candidate.file, content: candidate.source };
+      if (switching) yield { kind: 'write_file', path: dirty!, content: current.get(dirty!)! };
+      yield { kind: 'write_file', path: candidate.file, content: candidate.source };
       obs = yield { kind: 'run_tests', timeoutSec: testTimeoutSec };
-      const now = failingSet(obs);
-      const regressed = !now || [...passing].some((t) => now.has(t) || !obs.tests!.some((r) => r.name === t));
-      const result: Attempt['result'] =
-        now && !regressed && now.size === 0
+      // A run that timed out reported only some tests: absent is not passing.
+      const now = obs.timedOut ? undefined : failingSet(obs);
+      const reported = new Set(obs.tests?.map((t) => t.name));
+      const regressed = !now || [...passing].some((t) => now.has(t) || !reported.has(t));
+      const fixedNow = [...failing].filter((t) => reported.has(t) && !now?.has(t)).length;
+      const result: Attempt['result'] = regressed
+        ? 'worse'
+        : now!.size === 0 && fixedNow === failing.size
           ? 'fixed'
-          : now && !regressed && now.size < failing.size
+          : fixedNow > 0 && now!.size < failing.size
             ? 'improved'
-            : regressed
-              ? 'worse'
-              : 'no_better';
+            : 'no_better';
       attempts.push({
         file: candidate.file,
         line: candidate.line,
@@ -182,7 +243,7 @@ export function repairPolicy(opts: RepairOptions): Policy {
         stopReason = 'fixed';
         yield {
           kind: 'submit',
-          message: `Fix ${candidate.file}:${candidate.line}: ${candidate.description} (${candidate.kind}, strategy ${strategy.name}). All visible tests pass.`,
+          message: `Fix ${candidate.file}:${candidate.line}: ${candidate.description} (${candidate.kind}, strategy ${chosen.name}). All visible tests pass.`,
         };
         return;
       }
@@ -193,27 +254,30 @@ export function repairPolicy(opts: RepairOptions): Policy {
         passing = new Set(obs.tests!.filter((t) => t.status === 'passed').map((t) => t.name));
         dirty = undefined;
         queue = orderCandidates(
-          [...queue.filter((c) => c.file !== candidate.file), ...(await candidatesOf(candidate.file))],
-          strategy,
+          [
+            ...queue.filter((c) => c.file !== candidate.file),
+            ...(await candidatesOf(candidate.file)).filter((c) => chosen.families.includes(c.kind)),
+          ],
+          chosen,
         );
       } else {
         dirty = candidate.file;
       }
     }
-    if (!stopReason) stopReason = 'no_candidates_left';
-    if (dirty && obs.stepsLeft >= 2) {
-      obs = yield { kind: 'write_file', path: dirty, content: current.get(dirty)! };
-    }
-    yield { kind: 'escalate', report: report(strategy, attempts, failing, localisation, stopReason) };
+    if (!stopReason) stopReason = unread > 0 ? 'step_budget' : 'no_candidates_left';
+    if (dirty && obs.stepsLeft >= 2) yield { kind: 'write_file', path: dirty, content: current.get(dirty)! };
+    yield { kind: 'escalate', report: report(chosen, attempts, failing, localisation, stopReason) };
   }
 
   return {
-    name: `repair:${strategy.name}`,
+    name: fixed ? `repair:${fixed.name}` : 'repair',
     async begin(ctx) {
       episode = run(ctx);
+      strategy = fixed;
       attempts.length = 0;
       stopReason = '';
       localisation = [];
+      context = undefined;
     },
     async act(observation, ctx) {
       if (!episode) episode = run(ctx);
@@ -222,24 +286,25 @@ export function repairPolicy(opts: RepairOptions): Policy {
       return next.done ? { kind: 'escalate', report: 'repair policy finished' } : next.value;
     },
     info: () => ({
-      strategy: strategy.name,
+      strategy: strategy?.name ?? null,
       stop_reason: stopReason,
       attempts: attempts.length,
       kept: attempts.filter((a) => a.result === 'improved').length,
       localisation,
+      context: context ?? null,
     }),
   };
 }
 
 function report(
-  strategy: RepairStrategy,
+  strategy: RepairStrategy | undefined,
   attempts: Attempt[],
   failing: Set<string>,
   localisation: { file: string; line: number; score: number }[],
   stopReason: string,
 ): string {
   const lines = [
-    `Template repair (strategy ${strategy.name}) stopped: ${stopReason.replace(/_/g, ' ')}.`,
+    `Template repair (strategy ${strategy?.name ?? 'not chosen yet'}) stopped: ${stopReason.replace(/_/g, ' ')}.`,
     `Still failing (${failing.size}): ${[...failing].slice(0, 5).join(', ')}${failing.size > 5 ? ', …' : ''}`,
     `Most suspicious lines: ${
       localisation

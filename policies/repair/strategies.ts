@@ -1,52 +1,35 @@
-// Repair strategies: the bandit's arms. A strategy is an ordering of template families; every strategy
-// can reach every family, so none is unable to fix a bug, but each tries a different kind of change first.
-// Within equally suspicious lines the family order decides; with a step budget that decides the outcome.
+// Repair strategies: the bandit's arms. A strategy is a family of repair templates, in the order it tries
+// them; it tries no other family, so which strategy an episode runs decides which kinds of bug it can fix.
 import type { EditKind } from '../../datasets/synth/mutate.ts';
 
 export interface RepairStrategy {
   name: string;
   description: string;
+  /** The template families it tries, in this order. */
   families: readonly EditKind[];
 }
 
-/** Every family, in the order a strategy appends the ones it does not name first. */
-const ALL_FAMILIES: readonly EditKind[] = [
-  'flip_comparison',
-  'off_by_one',
-  'swap_operator',
-  'swap_boolean',
-  'negate_condition',
-  'drop_negation',
-  'change_constant',
-  'swap_arguments',
-  'null_guard',
-  'remove_statement',
-];
-
-function strategy(name: string, description: string, first: EditKind[]): RepairStrategy {
-  return { name, description, families: [...first, ...ALL_FAMILIES.filter((f) => !first.includes(f))] };
-}
-
 export const REPAIR_STRATEGIES: readonly RepairStrategy[] = [
-  strategy('boundaries', 'comparisons and ±1 first: off-by-one and fence-post bugs', [
-    'flip_comparison',
-    'off_by_one',
-  ]),
-  strategy('arithmetic', 'binary operators and constants first: wrong formula bugs', [
-    'swap_operator',
-    'change_constant',
-    'off_by_one',
-  ]),
-  strategy('logic', 'conditions first: inverted or wrongly combined conditions', [
-    'negate_condition',
-    'drop_negation',
-    'swap_boolean',
-  ]),
-  strategy('structure', 'statements and calls first: missing guards, extra statements, swapped arguments', [
-    'null_guard',
-    'remove_statement',
-    'swap_arguments',
-  ]),
+  {
+    name: 'boundaries',
+    description: 'comparisons and ±1: off-by-one and fence-post bugs',
+    families: ['flip_comparison', 'off_by_one'],
+  },
+  {
+    name: 'arithmetic',
+    description: 'binary operators and constants: wrong formula bugs',
+    families: ['swap_operator', 'change_constant', 'off_by_one'],
+  },
+  {
+    name: 'logic',
+    description: 'conditions: inverted or wrongly combined conditions',
+    families: ['negate_condition', 'drop_negation', 'swap_boolean'],
+  },
+  {
+    name: 'structure',
+    description: 'calls and statements: swapped arguments, missing guards, extra statements',
+    families: ['swap_arguments', 'null_guard', 'remove_statement'],
+  },
 ];
 
 export function repairStrategy(name: string): RepairStrategy {
