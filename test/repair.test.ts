@@ -1,11 +1,15 @@
-import { writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
+import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadDataset } from '../datasets/loader.ts';
 import type { Task } from '../datasets/types.ts';
 import { CodingEnv } from '../env/coding-env.ts';
 import { git } from '../env/git.ts';
+import { loadConfig, parseConfig } from '../experiments/config.ts';
 import { runEpisode, type StepRecord } from '../experiments/episode.ts';
+import { runExperiment } from '../experiments/runner.ts';
 import {
   combine,
   ochiai,
@@ -164,7 +168,7 @@ async function taskWithBug(
   file: string,
   bug: [string, string],
   row: Partial<Task>,
-): Promise<{ task: Task; dir: string; correct: string }> {
+): Promise<{ task: Task; dir: string; correct: string; jsonl: string }> {
   const { dir, commit } = await makeRepo(files);
   await writeFile(path.join(dir, file), files[file]!.replace(bug[0], bug[1]));
   await git(['commit', '-q', '-am', 'bug'], {
@@ -193,7 +197,7 @@ async function taskWithBug(
   );
   const loaded = await loadDataset(jsonl);
   expect(loaded.errors).toEqual([]);
-  return { task: loaded.tasks[0]!, dir, correct: commit };
+  return { task: loaded.tasks[0]!, dir, correct: commit, jsonl };
 }
 
 async function episode(task: Task, strategy: string, maxSteps = 30) {
@@ -209,8 +213,8 @@ async function episode(task: Task, strategy: string, maxSteps = 30) {
 }
 
 describe('repair policy on real repositories', () => {
-  let python: { task: Task; dir: string; correct: string };
-  let js: { task: Task; dir: string; correct: string };
+  let python: Awaited<ReturnType<typeof taskWithBug>>;
+  let js: Awaited<ReturnType<typeof taskWithBug>>;
   beforeAll(async () => {
     python = await taskWithBug(
       { 'shop/__init__.py': '', 'shop/pricing.py': PRICING, 'tests/test_pricing.py': PRICING_TESTS },
@@ -238,7 +242,11 @@ describe('repair policy on real repositories', () => {
     );
   });
   afterAll(async () => {
-    for (const f of [python, js]) if (f) await removeDir(f.dir);
+    for (const f of [python, js]) {
+      if (!f) continue;
+      await removeDir(f.dir);
+      await rm(f.jsonl, { force: true });
+    }
   });
 
   it('Python: runs the tests, probes, localises to the buggy file, fixes the comparison and submits', async () => {
@@ -311,6 +319,62 @@ describe('repair policy on real repositories', () => {
     expect(steps.some((s) => (s.action as { kind: string }).kind === 'write_file')).toBe(false);
     expect(policy.info!().stop_reason).toBe('no_candidates_left');
     expect(steps.at(-1)!.observation.diffStat).toEqual({ files: 0, added: 0, removed: 0 });
+  });
+
+  it('in an experiment, bandits choose the strategy mid-episode from the localisation and learn from it', async () => {
+    const out = await mkdtemp(path.join(os.tmpdir(), 'repogym-repair-run-'));
+    try {
+      const config = parseConfig(
+        [
+          'name: repair-bandits',
+          `dataset: {name: ${JSON.stringify(python.jsonl)}}`,
+          'policies:',
+          '  - {name: bandit, id: lin, bandit: {kind: linucb}, arms: [boundaries, logic], inner: {name: repair}}',
+          '  - {name: bandit, id: rnd, bandit: {kind: random}, arms: [boundaries, logic], inner: {name: repair}}',
+          'epochs: 2',
+          'order: shuffled',
+          'budgets: {max_steps: 20}',
+          'reward: {primary: production, variants: [swebench]}',
+        ].join('\n'),
+      );
+      const summary = await runExperiment(config, { outDir: out });
+      expect(summary.done).toBe(4);
+      expect(summary.statistics.comparisons[0]!.reward.pairs).toBe(2);
+      const db = new Database(path.join(out, 'runs.sqlite'), { readonly: true });
+      try {
+        const rows = db.prepare('SELECT policy, arm, policy_info_json FROM episodes').all() as {
+          policy: string;
+          arm: string;
+          policy_info_json: string;
+        }[];
+        for (const row of rows) {
+          expect(['boundaries', 'logic']).toContain(row.arm);
+          const info = JSON.parse(row.policy_info_json) as {
+            event: { context: { features: number[] }; updated: boolean };
+          };
+          expect(info.event.context.features).toHaveLength(1 + REPAIR_STRATEGIES.length);
+          expect(info.event.updated).toBe(true);
+        }
+        const states = db.prepare("SELECT COUNT(*) AS n FROM bandit_state WHERE policy = 'lin'").get() as {
+          n: number;
+        };
+        expect(states.n).toBeGreaterThan(0);
+      } finally {
+        db.close();
+      }
+    } finally {
+      await removeDir(out);
+    }
+  });
+
+  it('the quickstart config loads: two learners and the random baseline over the repair strategies', async () => {
+    const config = await loadConfig(path.join(import.meta.dirname, '..', 'experiments', 'quickstart.yaml'));
+    expect(config.policies.map((p) => (p.name === 'bandit' ? p.bandit.kind : p.name))).toEqual([
+      'thompson',
+      'linucb',
+      'random',
+    ]);
+    expect(config.reward.primary).toBe('production');
   });
 
   it('with nothing failing it escalates at once instead of changing code', async () => {
