@@ -15,6 +15,7 @@ import { writeReport } from '../experiments/report.ts';
 import { runExperiment } from '../experiments/runner.ts';
 import { formatStatistics } from '../experiments/summary.ts';
 import { compareVariants, formatComparison, readVariantsFile, rescoreRun } from '../experiments/rescore.ts';
+import { llmRewriter } from '../datasets/synth/rewrite.ts';
 import { synthesize } from '../datasets/synth/synthesize.ts';
 import { renderTrajectory } from '../experiments/trajectory.ts';
 import { baselinePolicy } from '../policies/baselines.ts';
@@ -450,7 +451,15 @@ export async function main(args: string[]): Promise<number> {
               .option('out', { type: 'string', demandOption: true, describe: 'tasks JSONL to write' })
               .option('seed', { type: 'number', default: 0 })
               .option('max-tasks', { type: 'number', default: 20 })
+              .option('base-url', {
+                type: 'string',
+                describe: 'OpenAI-compatible endpoint: rewrite problem statements with this model',
+              })
+              .option('model', { type: 'string', describe: 'model id for --base-url' })
+              .option('api-key-env', { type: 'string', default: 'OPENAI_API_KEY' })
               .check((argv) => {
+                if ((argv.baseUrl === undefined) !== (argv.model === undefined))
+                  throw new Error('--base-url and --model go together');
                 if (!Number.isInteger(argv.seed) || argv.seed < 0)
                   throw new Error('--seed must be an integer ≥ 0');
                 const maxTasks = argv['max-tasks'];
@@ -466,6 +475,15 @@ export async function main(args: string[]): Promise<number> {
                 testFormat: argv.testFormat,
                 seed: argv.seed,
                 maxTasks: argv.maxTasks,
+                ...(argv.baseUrl && argv.model
+                  ? {
+                      rewrite: llmRewriter({
+                        baseUrl: argv.baseUrl,
+                        model: argv.model,
+                        apiKeyEnv: argv.apiKeyEnv,
+                      }),
+                    }
+                  : {}),
               }).then(async (r) => {
                 await writeFile(
                   argv.out,

@@ -11,8 +11,10 @@ import {
   type EditKind,
   type Mutant,
 } from '../datasets/synth/mutate.ts';
+import { llmRewriter } from '../datasets/synth/rewrite.ts';
 import { synthesize } from '../datasets/synth/synthesize.ts';
 import { validateTask } from '../datasets/validate.ts';
+import { startChatServer } from './chat-server.ts';
 import { makeRepo, removeDir } from './helpers.ts';
 
 const SOURCE = [
@@ -636,6 +638,31 @@ describe('synthesize', () => {
         expect(task.PASS_TO_PASS.length, task.instance_id).toBeGreaterThan(0);
         const validation = await validateTask(task, 0);
         expect(validation.problems, task.instance_id).toEqual([]);
+      }
+
+      // With a model configured, statements are rewritten from what a user sees; a failed call keeps the template.
+      const issue =
+        'Shelf reports the wrong free space\n\nAfter putting one item on a shelf of two, free is wrong.';
+      const server = await startChatServer((_request, i) => (i === 0 ? { text: issue } : { status: 400 }));
+      try {
+        const rewrite = llmRewriter({ baseUrl: server.url, model: 'scripted', apiKeyEnv: 'REPOGYM_NO_KEY' });
+        const rewritten = await synthesize({ ...opts, maxTasks: 2, rewrite });
+        const synthOf = (row: Record<string, unknown>) =>
+          (row.context as { synth: { statement: string } }).synth.statement;
+        expect(rewritten.rows[0]!.problem_statement).toBe(issue);
+        expect(synthOf(rewritten.rows[0]!)).toBe('llm');
+        expect(rewritten.rows[1]!.problem_statement).toBe(first.rows[1]!.problem_statement);
+        expect(synthOf(rewritten.rows[1]!)).toMatch(/^template \(rewrite failed: /);
+        const prompt = JSON.stringify(server.requests[0]!.messages);
+        for (const test of first.rows[0]!.FAIL_TO_PASS as string[]) expect(prompt).toContain(test);
+        // The model never sees the fix: no line the gold patch adds.
+        const fix = (first.rows[0]!.patch as string)
+          .split('\n')
+          .filter((l) => l.startsWith('+') && !l.startsWith('+++') && l.trim().length > 8);
+        expect(fix.length).toBeGreaterThan(0);
+        for (const line of fix) expect(prompt).not.toContain(JSON.stringify(line.slice(1)).slice(1, -1));
+      } finally {
+        await server.close();
       }
     } finally {
       await removeDir(repo.dir);

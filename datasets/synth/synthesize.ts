@@ -13,6 +13,7 @@ import { git } from '../../env/git.ts';
 import { runTaskTests } from '../../env/grading.ts';
 import { createLocalSandbox } from '../../env/sandbox/local.ts';
 import type { Task, TestFormat } from '../types.ts';
+import type { Rewriter } from './rewrite.ts';
 import { INJECTION_KINDS, languageOf, mutantsOf, type Mutant } from './mutate.ts';
 
 export interface SynthOptions {
@@ -24,6 +25,8 @@ export interface SynthOptions {
   maxTasks: number;
   /** Mutants tried per file at most (after a seeded shuffle). */
   perFile?: number;
+  /** Rewrites each template statement (llmRewriter); on failure the template is kept and the row says so. */
+  rewrite?: Rewriter;
 }
 
 export interface SynthResult {
@@ -106,6 +109,7 @@ async function testRun(
     const run = await runTaskTests(sandbox, probeTask(opts, commit), { timeoutSec });
     return {
       statuses: new Map(run.tests.map((t) => [t.name, t.status])),
+      output: run.output,
       seconds: (performance.now() - started) / 1000,
       timedOut: run.timedOut,
     };
@@ -142,6 +146,15 @@ function problemStatement(file: string, failing: string[]): string {
     '',
     `The regression is in the library code (somewhere under \`${path.dirname(file) === '.' ? file : path.dirname(file)}\`), not in the tests. Fix the code so that these tests pass again without breaking others.`,
   ].join('\n');
+}
+
+async function writeStatement(opts: SynthOptions, template: string, failingOutput: string) {
+  if (!opts.rewrite) return { text: template, source: 'template' };
+  try {
+    return { text: await opts.rewrite({ statement: template, failingOutput }), source: 'llm' };
+  } catch (error) {
+    return { text: template, source: `template (rewrite failed: ${(error as Error).message.slice(0, 200)})` };
+  }
 }
 
 export async function synthesize(opts: SynthOptions): Promise<SynthResult> {
@@ -196,6 +209,7 @@ export async function synthesize(opts: SynthOptions): Promise<SynthResult> {
       continue;
     }
     // The agent sees the instance id: it names the mutant by its hash only, never its kind or line.
+    const statement = await writeStatement(opts, problemStatement(file, failToPass), run.output);
     const instanceId = `${repoName}__synth-${createHash('sha256').update(`${file}\0${mutant.source}`).digest('hex').slice(0, 12)}`;
     const base = await commitMutant(opts.repo, head, file, mutant.source, `synth: ${instanceId}`);
     await git(['update-ref', `refs/synth/${instanceId}`, base], { cwd: opts.repo });
@@ -206,7 +220,7 @@ export async function synthesize(opts: SynthOptions): Promise<SynthResult> {
       base_commit: base,
       patch,
       test_patch: '',
-      problem_statement: problemStatement(file, failToPass),
+      problem_statement: statement.text,
       hints_text: '',
       FAIL_TO_PASS: failToPass,
       PASS_TO_PASS: passToPass,
@@ -215,7 +229,15 @@ export async function synthesize(opts: SynthOptions): Promise<SynthResult> {
       test_cmd: opts.testCmd,
       test_format: opts.testFormat,
       language: languageOf(file),
-      context: { synth: { file, kind: mutant.kind, line: mutant.line, seed: opts.seed } },
+      context: {
+        synth: {
+          file,
+          kind: mutant.kind,
+          line: mutant.line,
+          seed: opts.seed,
+          ...(opts.rewrite ? { statement: statement.source } : {}),
+        },
+      },
     });
   }
   return result;
