@@ -5,7 +5,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import * as vega from 'vega';
 import { compile, type TopLevelSpec } from 'vega-lite';
-import { bootstrapMean } from './stats.ts';
+import { bootstrapMean, Z95 } from './stats.ts';
 import { runStatistics, type RunStatistics } from './summary.ts';
 import type { StoredStep } from './store.ts';
 
@@ -44,7 +44,7 @@ function movingMean(values: number[], window: number): { mean: number; low: numb
     const mean = slice.reduce((a, b) => a + b, 0) / slice.length;
     const variance =
       slice.length > 1 ? slice.reduce((a, b) => a + (b - mean) ** 2, 0) / (slice.length - 1) : 0;
-    const half = (1.959963984540054 * Math.sqrt(variance)) / Math.sqrt(slice.length);
+    const half = (Z95 * Math.sqrt(variance)) / Math.sqrt(slice.length);
     return { mean, low: mean - half, high: mean + half };
   });
 }

@@ -8,7 +8,7 @@ export interface Interval {
   high: number;
 }
 
-const Z95 = 1.959963984540054;
+export const Z95 = 1.959963984540054;
 
 /** Wilson score interval for a proportion: sound at 0/n and n/n, where the normal approximation is not. */
 export function wilson(successes: number, n: number, z = Z95): Interval {

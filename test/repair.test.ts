@@ -12,7 +12,6 @@ import { runEpisode, type StepRecord } from '../experiments/episode.ts';
 import { runExperiment } from '../experiments/runner.ts';
 import {
   combine,
-  ochiai,
   probeSuspicion,
   rankFiles,
   repoFileOf,
@@ -51,11 +50,7 @@ describe('localisation', () => {
     expect([...traceSuspicion(js, files).get('src/range.js')!.keys()]).toEqual([2]);
   });
 
-  it('computes Ochiai and combines the spectrum with trace frames', () => {
-    expect(ochiai(1, 0, 1)).toBe(1);
-    expect(ochiai(1, 3, 1)).toBe(0.5);
-    expect(ochiai(0, 5, 2)).toBe(0);
-    expect(ochiai(0, 0, 0)).toBe(0);
+  it('reads the probe’s Ochiai lines (test files dropped) and combines them with trace frames', () => {
     const spectrum = probeSuspicion(
       'noise\nREPOGYM_OCHIAI shop/pricing.py:4 0.5000\nREPOGYM_OCHIAI tests/test_pricing.py:3 1.0000\nREPOGYM_OCHIAI src/range.js:2 0.2500\n',
       files,

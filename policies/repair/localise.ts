@@ -45,12 +45,6 @@ export function traceSuspicion(output: string, repoFiles: readonly string[]): Su
   return out;
 }
 
-/** Ochiai suspiciousness of a line: failing tests that cover it over √(all failing × all covering). */
-export function ochiai(failedCovering: number, passedCovering: number, totalFailed: number): number {
-  const denominator = Math.sqrt(totalFailed * (failedCovering + passedCovering));
-  return denominator === 0 ? 0 : failedCovering / denominator;
-}
-
 /** Parses the probe's `REPOGYM_OCHIAI <file>:<line> <score>` lines (see probe_py.py, probe_js.mjs). */
 export function probeSuspicion(output: string, repoFiles: readonly string[]): Suspicion {
   const out: Suspicion = new Map();

@@ -3,6 +3,7 @@
 // the visible tests pass — or escalate with a report of what was tried when the budget or the ideas run out.
 import { readFileSync } from 'node:fs';
 import { isTestPath } from '../../env/diff.ts';
+import { shellQuote } from '../../env/grading.ts';
 import type { Observation, TestResult } from '../../env/types.ts';
 import { languageOf, mutantsOf, type Mutant } from '../../datasets/synth/mutate.ts';
 import type { BanditContext } from '../bandits/index.ts';
@@ -45,10 +46,6 @@ const PROBES = {
   python: readFileSync(new URL('./probe_py.py', import.meta.url), 'utf8'),
   javascript: readFileSync(new URL('./probe_js.mjs', import.meta.url), 'utf8'),
 };
-
-function shellQuote(arg: string): string {
-  return `'${arg.replace(/'/g, `'\\''`)}'`;
-}
 
 /** The probe as one shell command (the script goes in on stdin), or undefined for languages without one. */
 export function probeCommand(language: string, testCmd: string): string | undefined {
