@@ -107,4 +107,12 @@ export abstract class MeanRewardBandit extends BaseBandit {
       this.t = state.t;
     }
   }
+
+  /** One pull of `arm` that earned `value` (already checked, and clamped where the kind clamps). */
+  protected record(arm: string, value: number): void {
+    const i = this.armIndex(arm);
+    this.counts[i]! += 1;
+    this.sums[i]! += value;
+    this.t += 1;
+  }
 }

@@ -22,10 +22,7 @@ export class RandomBandit extends MeanRewardBandit {
   }
 
   update(arm: string, reward: number): void {
-    const i = this.armIndex(arm);
-    this.counts[i]! += 1;
-    this.sums[i]! += this.checkReward(reward);
-    this.t += 1;
+    this.record(arm, this.checkReward(reward));
   }
 
   state(): RandomState {

@@ -26,10 +26,7 @@ export class Ucb1Bandit extends MeanRewardBandit {
   }
 
   update(arm: string, reward: number): void {
-    const i = this.armIndex(arm);
-    this.counts[i]! += 1;
-    this.sums[i]! += clamp01(this.checkReward(reward));
-    this.t += 1;
+    this.record(arm, clamp01(this.checkReward(reward)));
   }
 
   state(): Ucb1State {
