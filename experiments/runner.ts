@@ -74,8 +74,11 @@ export function episodeSeed(experimentSeed: number, taskId: string, epoch: numbe
 
 /** The tasks in an order fixed by (experiment seed, epoch): sorted by a hash, so resuming plans the same order. */
 function shuffledTasks(tasks: Task[], experimentSeed: number, epoch: number): Task[] {
-  const key = (t: Task) => sha256(`order:${experimentSeed}:${epoch}:${t.instance_id}`);
-  return [...tasks].sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
+  const keyed = tasks.map((task) => ({
+    task,
+    key: sha256(`order:${experimentSeed}:${epoch}:${task.instance_id}`),
+  }));
+  return keyed.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0)).map(({ task }) => task);
 }
 
 type PolicySpec = ExperimentConfig['policies'][number];
