@@ -157,15 +157,20 @@ test('at the upper bound', () => assert.equal(inRange(5, 1, 5), false));
 test('width', () => assert.equal(width(1, 5), 4));
 `;
 
-/** A task whose base commit has `bug` applied to `file` of a correct repository. */
+/**
+ * A task whose base commit has `bug` applied to `file` of a correct repository; `hide` replaces test files at
+ * the base commit (the hidden tests come back through test_patch, as in SWE-bench).
+ */
 async function taskWithBug(
   files: Record<string, string>,
   file: string,
   bug: [string, string],
   row: Partial<Task>,
+  hide: Record<string, string> = {},
 ): Promise<{ task: Task; dir: string; correct: string; jsonl: string }> {
   const { dir, commit } = await makeRepo(files);
   await writeFile(path.join(dir, file), files[file]!.replace(bug[0], bug[1]));
+  for (const [test, visible] of Object.entries(hide)) await writeFile(path.join(dir, test), visible);
   await git(['commit', '-q', '-am', 'bug'], {
     cwd: dir,
     env: {
@@ -176,7 +181,9 @@ async function taskWithBug(
     },
   });
   const base = (await git(['rev-parse', 'HEAD'], { cwd: dir })).trim();
-  const patch = await git(['diff', base, commit], { cwd: dir });
+  const hidden = Object.keys(hide);
+  const patch = await git(['diff', base, commit, '--', '.', ...hidden.map((t) => `:!${t}`)], { cwd: dir });
+  const testPatch = hidden.length ? await git(['diff', base, commit, '--', ...hidden], { cwd: dir }) : '';
   const jsonl = path.join(dir, '..', `${path.basename(dir)}.jsonl`);
   await writeFile(
     jsonl,
@@ -185,7 +192,7 @@ async function taskWithBug(
       repo: dir,
       base_commit: base,
       patch,
-      test_patch: '',
+      test_patch: testPatch,
       problem_statement: 'A regression.',
       ...row,
     }) + '\n',
@@ -384,5 +391,108 @@ describe('repair policy on real repositories', () => {
       await env.close();
     }
     expect(asked).toBe(false);
+  });
+});
+
+describe("repair policy when nothing fails visibly: the report's examples are the check", () => {
+  const fixtures: Awaited<ReturnType<typeof taskWithBug>>[] = [];
+  afterAll(async () => {
+    for (const f of fixtures) {
+      await removeDir(f.dir);
+      await rm(f.jsonl, { force: true });
+    }
+  });
+  const withoutTest = (source: string, name: string) =>
+    source.replace(new RegExp(`\\n\\n\\ndef ${name}\\(\\):\\n[^\\n]*\\n`), '\n');
+
+  it('Python: reproduces the doctest, fixes the comparison it exercises, and the hidden test passes', async () => {
+    const visible = withoutTest(PRICING_TESTS, 'test_ten_items_get_the_discount');
+    expect(visible).not.toContain('ten_items');
+    const fixture = await taskWithBug(
+      { 'shop/__init__.py': '', 'shop/pricing.py': PRICING, 'tests/test_pricing.py': PRICING_TESTS },
+      'shop/pricing.py',
+      ['quantity >= 10', 'quantity > 10'],
+      {
+        problem_statement: [
+          'Ten items should get the bulk discount, but they pay full price:',
+          '',
+          '```python',
+          '>>> from shop.pricing import bulk_discount',
+          '>>> bulk_discount(10, 10)',
+          '100',
+          '```',
+        ].join('\n'),
+        FAIL_TO_PASS: ['tests/test_pricing.py::test_ten_items_get_the_discount'],
+        PASS_TO_PASS: ['tests/test_pricing.py::test_nine_items_pay_full_price'],
+        test_cmd: 'python3 -m pytest -rA -p no:cacheprovider',
+        test_format: 'pytest',
+        language: 'python',
+      } as Partial<Task>,
+      { 'tests/test_pricing.py': visible },
+    );
+    fixtures.push(fixture);
+    const { result, steps, info } = await episode(fixture.task, 'boundaries');
+    expect(info.stop_reason).toBe('fixed');
+    expect(result.grade?.resolved).toBe(true);
+    expect((info.localisation as { file: string }[])[0]!.file).toBe('shop/pricing.py');
+    // A candidate is checked on the examples first and only then on the visible tests.
+    expect(steps.map((s) => (s.action as { kind: string }).kind).slice(-4)).toEqual([
+      'write_file',
+      'run',
+      'run_tests',
+      'submit',
+    ]);
+  });
+
+  it('JavaScript: imports the package by its name, checks the expected value, and escalates when the report does not reproduce', async () => {
+    const visible = RANGE_TESTS.split('\n')
+      .filter((l) => !l.includes('upper bound'))
+      .join('\n');
+    expect(visible).not.toContain('upper bound');
+    const statement = (claim: string) =>
+      [
+        '`inRange` includes the upper bound:',
+        '',
+        '```js',
+        "import { inRange } from 'ranges';",
+        '',
+        `inRange(5, 1, 5); ${claim}`,
+        '```',
+      ].join('\n');
+    const fixture = await taskWithBug(
+      {
+        'package.json': '{"name":"ranges","type":"module","exports":"./src/range.js"}\n',
+        'src/range.js': RANGE,
+        'test/range.test.js': RANGE_TESTS,
+      },
+      'src/range.js',
+      ['x >= lo && x < hi', 'x >= lo && x <= hi'],
+      {
+        problem_statement: statement('// true, expected false'),
+        FAIL_TO_PASS: ['at the upper bound'],
+        PASS_TO_PASS: ['inside', 'below', 'width'],
+        test_cmd: 'node --test --test-reporter=tap',
+        test_format: 'tap',
+        language: 'javascript',
+      } as Partial<Task>,
+      { 'test/range.test.js': visible },
+    );
+    fixtures.push(fixture);
+    const fixed = await episode(fixture.task, 'boundaries');
+    expect(fixed.info.stop_reason).toBe('fixed');
+    expect(fixed.result.grade?.resolved).toBe(true);
+
+    // The report claims a value the code does not return: there is nothing to check a change against.
+    const misread = await episode(
+      { ...fixture.task, problem_statement: statement('// false') },
+      'boundaries',
+    );
+    expect(misread.info.stop_reason).toBe('not_reproduced');
+    expect(misread.steps.map((s) => (s.action as { kind: string }).kind)).toEqual([
+      'run_tests',
+      'run',
+      'escalate',
+    ]);
+    expect(misread.result.grade?.resolved).toBe(false);
   });
 });

@@ -473,7 +473,31 @@ describe('mutantsOf', () => {
     ]);
     expect(languageOf('dir.js/README')).toBeUndefined();
     await expect(mutantsOf('notes.rb', 'x = 1 + 2\n')).resolves.toEqual([]);
-    expect(INJECTION_KINDS).toEqual(ALL_KINDS.filter((k) => k !== 'null_guard'));
+    expect(INJECTION_KINDS).toEqual(ALL_KINDS.filter((k) => k !== 'null_guard' && k !== 'swap_call'));
+  });
+
+  it('swaps look-alike calls (rounding, extremes) for repair, never for injection', async () => {
+    const js = 'export const pages = (n, per) => Math.max(1, Math.floor(n / per));\n';
+    const swaps = (await mutantsOf('a.js', js)).filter((m) => m.kind === 'swap_call');
+    expect(swaps.map((m) => m.description).sort()).toEqual([
+      '`Math.floor` became `Math.ceil`',
+      '`Math.floor` became `Math.round`',
+      '`Math.max` became `Math.min`',
+    ]);
+    expect(swaps[0]!.source).not.toBe(js);
+    expect(await mutantsOf('a.js', js, { kinds: INJECTION_KINDS })).not.toContainEqual(
+      expect.objectContaining({ kind: 'swap_call' }),
+    );
+    // `math.ceil` is offered only where math is imported: the swap adds no import.
+    const py = 'def minutes(words):\n    return round(words / 200) + max(words, 0)\n';
+    const described = async (source: string) =>
+      (await mutantsOf('a.py', source)).filter((m) => m.kind === 'swap_call').map((m) => m.description);
+    expect(await described(py)).toEqual(['`max` became `min`']);
+    expect((await described(`import math\n\n${py}`)).sort()).toEqual([
+      '`max` became `min`',
+      '`round` became `math.ceil`',
+      '`round` became `math.floor`',
+    ]);
   });
 
   it('mutates TypeScript code but not its types', async () => {

@@ -16,7 +16,8 @@ export type EditKind =
   | 'swap_arguments'
   | 'change_constant'
   | 'null_guard'
-  | 'remove_statement';
+  | 'remove_statement'
+  | 'swap_call';
 
 export const ALL_KINDS: readonly EditKind[] = [
   'flip_comparison',
@@ -29,10 +30,17 @@ export const ALL_KINDS: readonly EditKind[] = [
   'change_constant',
   'null_guard',
   'remove_statement',
+  'swap_call',
 ];
 
-/** The kinds synthesis injects: a null guard adds code that handles more, it does not break anything. */
-export const INJECTION_KINDS: readonly EditKind[] = ALL_KINDS.filter((k) => k !== 'null_guard');
+/**
+ * The kinds synthesis injects: a null guard adds code that handles more, it does not break anything; calls
+ * swapped between look-alikes (floor/ceil, min/max) came after builtin:synth was generated and are left out so
+ * the published dataset stays reproducible.
+ */
+export const INJECTION_KINDS: readonly EditKind[] = ALL_KINDS.filter(
+  (k) => k !== 'null_guard' && k !== 'swap_call',
+);
 
 export interface Mutant {
   /** Stable: `${kind}-${line}-${sha256(source).slice(0, 12)}`. */

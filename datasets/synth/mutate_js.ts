@@ -36,6 +36,16 @@ interface Edit {
 
 type SourceType = 'module' | 'script';
 
+/** Functions that are easily confused with each other: rounding the wrong way, the wrong extreme. */
+const CALL_SWAPS: Record<string, string[]> = {
+  'Math.floor': ['ceil', 'round'],
+  'Math.ceil': ['floor', 'round'],
+  'Math.round': ['floor', 'ceil'],
+  'Math.trunc': ['ceil', 'round'],
+  'Math.min': ['max'],
+  'Math.max': ['min'],
+};
+
 const COMPARE_FLIPS: Record<string, string> = {
   '<': '<=',
   '<=': '<',
@@ -304,6 +314,21 @@ function collectEdits(source: string, program: Node, wanted: ReadonlySet<EditKin
       case 'CallExpression':
       case 'OptionalCallExpression':
       case 'NewExpression': {
+        const callee = node.callee as Node;
+        const method =
+          callee.type === 'MemberExpression' && !callee.computed ? (callee.property as Node) : undefined;
+        if (node.type !== 'NewExpression' && method && (callee.object as Node).type === 'Identifier') {
+          const owner = (callee.object as Node).name as string;
+          for (const next of CALL_SWAPS[`${owner}.${method.name as string}`] ?? []) {
+            add(
+              'swap_call',
+              method.start,
+              method.end,
+              next,
+              `\`${owner}.${method.name as string}\` became \`${owner}.${next}\``,
+            );
+          }
+        }
         const args = (node.arguments as Node[] | undefined) ?? [];
         for (let i = 0; i + 1 < args.length; i++) {
           const [a, b] = [args[i]!, args[i + 1]!];

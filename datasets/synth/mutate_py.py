@@ -16,8 +16,14 @@ import sys
 
 ALL_KINDS = (
     "flip_comparison", "swap_operator", "swap_boolean", "off_by_one", "drop_negation",
-    "negate_condition", "swap_arguments", "change_constant", "null_guard", "remove_statement",
+    "negate_condition", "swap_arguments", "change_constant", "null_guard", "remove_statement", "swap_call",
 )
+# Functions easily confused with each other: rounding the wrong way, the wrong extreme, any for all.
+CALL_SWAPS = {
+    "min": ("max",), "max": ("min",), "any": ("all",), "all": ("any",),
+    "math.floor": ("math.ceil", "round"), "math.ceil": ("math.floor", "round"),
+    "math.trunc": ("math.ceil", "round"), "round": ("math.ceil", "math.floor"),
+}
 COMPARE_FLIPS = {
     ast.Lt: ("<", "<="), ast.LtE: ("<=", "<"), ast.Gt: (">", ">="), ast.GtE: (">=", ">"),
     ast.Eq: ("==", "!="), ast.NotEq: ("!=", "=="), ast.Is: ("is", "is not"), ast.IsNot: ("is not", "is"),
@@ -179,6 +185,9 @@ def mutants(source, kinds=ALL_KINDS):
         if isinstance(node, ast.ClassDef):
             methods.update(id(s) for s in node.body if isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef)))
 
+    has_math = any(
+        isinstance(n, ast.Import) and any(a.name == "math" and a.asname is None for a in n.names) for n in tree.body
+    )
     for node in ast.walk(tree):
         if isinstance(node, ast.Compare):
             left = node.left
@@ -212,6 +221,11 @@ def mutants(source, kinds=ALL_KINDS):
             old, new = ("True", "False") if node.value else ("False", "True")
             edit("change_constant", start_of(node), end_of(node), new, f"`{old}` became `{new}`")
         elif isinstance(node, ast.Call):
+            name = ast.unparse(node.func) if isinstance(node.func, (ast.Name, ast.Attribute)) else ""
+            for new in CALL_SWAPS.get(name, ()):
+                # `math.ceil` only where the module already imports math: the swap is one token, not an import.
+                if not new.startswith("math.") or has_math:
+                    edit("swap_call", start_of(node.func), end_of(node.func), new, f"`{name}` became `{new}`")
             for left, right in zip(node.args, node.args[1:]):
                 if is_simple(left) and is_simple(right) and left.lineno == right.end_lineno:
                     a, b = (start_of(left), end_of(left)), (start_of(right), end_of(right))

@@ -9,6 +9,7 @@ import { languageOf, mutantsOf, type Mutant } from '../../datasets/synth/mutate.
 import type { BanditContext } from '../bandits/index.ts';
 import type { EpisodeContext, Policy } from '../types.ts';
 import { combine, probeSuspicion, rankFiles, traceSuspicion, type Suspicion } from './localise.ts';
+import { reproductionOf, type Reproduction } from './reproduce.ts';
 import { REPAIR_STRATEGIES, repairStrategy, type RepairStrategy } from './strategies.ts';
 
 export interface RepairOptions {
@@ -47,19 +48,48 @@ const PROBES = {
   javascript: readFileSync(new URL('./probe_js.mjs', import.meta.url), 'utf8'),
 };
 
-/** The probe as one shell command (the script goes in on stdin), or undefined for languages without one. */
-export function probeCommand(language: string, testCmd: string): string | undefined {
-  if (language === 'python') return `python3 - <<'REPOGYM_PROBE_EOF'\n${PROBES.python}\nREPOGYM_PROBE_EOF`;
+/**
+ * The probe as one shell command (the script goes in on stdin), or undefined for languages without one. With a
+ * reproduction, the probe runs it too, as a failing run, and passes its verdicts on.
+ */
+export function probeCommand(language: string, testCmd: string, repro?: Reproduction): string | undefined {
+  if (language === 'python') {
+    const script = `REPRO = ${JSON.stringify(repro?.script ?? null).replace(/^null$/, 'None')}\n${PROBES.python}`;
+    return heredoc('python3 -', script);
+  }
   if (language !== 'javascript') return undefined;
   // Paths named in the test command (e.g. `node --test spec/`) say where the tests are.
   const paths = testCmd.split(/\s+/).filter((t) => t && !t.startsWith('-') && !t.includes('='));
   const args = paths.slice(1).map(shellQuote).join(' ');
-  return `node --input-type=module - ${args} <<'REPOGYM_PROBE_EOF'\n${PROBES.javascript}\nREPOGYM_PROBE_EOF`;
+  const script = `const REPRO = ${JSON.stringify(repro?.script ?? null)};\n${PROBES.javascript}`;
+  return heredoc(`node --input-type=module - ${args}`, script);
+}
+
+/** The reproduction alone, as one shell command. */
+export function reproCommand(repro: Reproduction): string {
+  return heredoc(repro.language === 'python' ? 'python3 -' : 'node --input-type=module -', repro.script);
+}
+
+function heredoc(command: string, script: string): string {
+  // The statement's text is in the script: a line equal to the delimiter would end it early.
+  let delimiter = 'REPOGYM_SCRIPT_EOF';
+  while (script.split('\n').includes(delimiter)) delimiter += '_';
+  return `${command} <<'${delimiter}'\n${script}\n${delimiter}`;
+}
+
+/** Example id → verdict, from REPOGYM_REPRO lines (see repro_js.mjs, repro_py.py). */
+export function reproVerdicts(output: string): Map<number, string> {
+  const out = new Map<number, string>();
+  for (const m of output.matchAll(/^REPOGYM_REPRO (\d+) (fixed|reproduces|other)$/gm))
+    out.set(Number(m[1]), m[2]!);
+  return out;
 }
 
 const FILES_END = 'REPOGYM_FILES_END';
 /** The env's marker for output it cut (env/sandbox/exec.ts TRUNCATION_MARKER). */
 const TRUNCATED = /\n\[\.\.\. \d+ bytes truncated \.\.\.\]\n/;
+
+const exampleName = (id: number) => `report example ${id + 1}`;
 
 const failed = (t: TestResult) => t.status === 'failed' || t.status === 'error';
 
@@ -131,12 +161,14 @@ export function repairPolicy(opts: RepairOptions): Policy {
       };
       return;
     }
-    if (failing.size === 0) {
+    // Nothing fails visibly: the report's own examples, where it gives some, are the failing tests.
+    const repro = failing.size === 0 ? reproductionOf(ctx.problemStatement, ctx.language) : undefined;
+    if (failing.size === 0 && !repro) {
       stopReason = 'nothing_failing';
       yield {
         kind: 'escalate',
         report:
-          'Every visible test passes: without a failing test this policy cannot tell a fix from a change.',
+          'Every visible test passes and the report gives no example to reproduce: without a failing check this policy cannot tell a fix from a change.',
       };
       return;
     }
@@ -145,7 +177,7 @@ export function repairPolicy(opts: RepairOptions): Policy {
     const testTimeoutSec = Math.ceil(5 + (4 * obs.telemetry.wallMs) / 1000);
 
     // One step lists the files and, where a probe exists, measures the spectrum: steps are the budget.
-    const probe = opts.probe === false ? undefined : probeCommand(ctx.language, ctx.testCmd);
+    const probe = opts.probe === false ? undefined : probeCommand(ctx.language, ctx.testCmd, repro);
     if (obs.stepsLeft <= 1) {
       stopReason = 'step_budget';
       yield { kind: 'escalate', report: report(undefined, attempts, failing, localisation, stopReason) };
@@ -153,11 +185,24 @@ export function repairPolicy(opts: RepairOptions): Policy {
     }
     // Unquoted paths: git would write a non-ASCII name as an octal-escaped string.
     const listFiles = 'git -c core.quotePath=false ls-files';
+    const measure = probe ?? (repro ? reproCommand(repro) : undefined);
     obs = yield {
       kind: 'run',
-      command: probe ? `${listFiles} && echo ${FILES_END} && ${probe}` : listFiles,
+      command: measure ? `${listFiles} && echo ${FILES_END} && ${measure}` : listFiles,
       timeoutSec: 300,
     };
+    const reproduced = [...reproVerdicts(obs.output)].filter(([, v]) => v === 'reproduces').map(([id]) => id);
+    if (repro) {
+      if (reproduced.length === 0) {
+        stopReason = 'not_reproduced';
+        yield {
+          kind: 'escalate',
+          report: `Every visible test passes and none of the report's ${repro.examples} example(s) behaves as reported here, so there is nothing to check a change against.`,
+        };
+        return;
+      }
+      failing = new Set(reproduced.map(exampleName));
+    }
     const listing = obs.output.split(FILES_END)[0]!;
     const repoFiles = listing
       .split('\n')
@@ -206,8 +251,8 @@ export function repairPolicy(opts: RepairOptions): Policy {
       const candidate = queue.shift()!;
       if (tried.has(candidate.source)) continue;
       const switching = dirty !== undefined && dirty !== candidate.file;
-      // This try (write, test), a revert if it fails, and the final submit or escalate must all fit.
-      if (obs.stepsLeft < 2 + (switching ? 1 : 0) + 2) {
+      // This try (write, check), a revert if it fails, and the final submit or escalate must all fit.
+      if (obs.stepsLeft < (repro ? 3 : 2) + (switching ? 1 : 0) + 2) {
         stopReason = 'step_budget';
         break;
       }
@@ -215,19 +260,39 @@ export function repairPolicy(opts: RepairOptions): Policy {
       // Restore the file the last rejected candidate changed (this try sets `dirty` again below).
       if (switching) yield { kind: 'write_file', path: dirty!, content: current.get(dirty!)! };
       yield { kind: 'write_file', path: candidate.file, content: candidate.source };
-      obs = yield { kind: 'run_tests', timeoutSec: testTimeoutSec };
-      // A run that timed out reported only some tests: absent is not passing.
-      const now = obs.timedOut ? undefined : failingSet(obs);
-      const reported = new Set(obs.tests?.map((t) => t.name));
-      const regressed = !now || [...passing].some((t) => now.has(t) || !reported.has(t));
-      const fixedNow = [...failing].filter((t) => reported.has(t) && !now?.has(t)).length;
-      const result: Attempt['result'] = regressed
-        ? 'worse'
-        : now!.size === 0 && fixedNow === failing.size
-          ? 'fixed'
-          : fixedNow > 0 && now!.size < failing.size
-            ? 'improved'
-            : 'no_better';
+      let now: Set<string> | undefined;
+      let result: Attempt['result'];
+      if (repro) {
+        // The report's examples first (one quick run); the visible tests only for a change that fixes one.
+        obs = yield { kind: 'run', command: reproCommand(repro), timeoutSec: testTimeoutSec };
+        const verdicts = obs.timedOut ? new Map<number, string>() : reproVerdicts(obs.output);
+        const open = reproduced.filter((id) => verdicts.get(id) !== 'fixed').map(exampleName);
+        const before = failing;
+        const undone = open.some((name) => !before.has(name));
+        now = new Set(open);
+        result = undone ? 'worse' : now.size < failing.size ? 'improved' : 'no_better';
+        if (result === 'improved') {
+          obs = yield { kind: 'run_tests', timeoutSec: testTimeoutSec };
+          const tests = obs.timedOut ? undefined : failingSet(obs);
+          const reported = new Set(obs.tests?.map((t) => t.name));
+          const regressed = !tests || tests.size > 0 || [...passing].some((t) => !reported.has(t));
+          result = regressed ? 'worse' : now.size === 0 ? 'fixed' : 'improved';
+        }
+      } else {
+        obs = yield { kind: 'run_tests', timeoutSec: testTimeoutSec };
+        // A run that timed out reported only some tests: absent is not passing.
+        now = obs.timedOut ? undefined : failingSet(obs);
+        const reported = new Set(obs.tests?.map((t) => t.name));
+        const regressed = !now || [...passing].some((t) => now!.has(t) || !reported.has(t));
+        const fixedNow = [...failing].filter((t) => reported.has(t) && !now?.has(t)).length;
+        result = regressed
+          ? 'worse'
+          : now!.size === 0 && fixedNow === failing.size
+            ? 'fixed'
+            : fixedNow > 0 && now!.size < failing.size
+              ? 'improved'
+              : 'no_better';
+      }
       attempts.push({
         file: candidate.file,
         line: candidate.line,
@@ -240,7 +305,7 @@ export function repairPolicy(opts: RepairOptions): Policy {
         stopReason = 'fixed';
         yield {
           kind: 'submit',
-          message: `Fix ${candidate.file}:${candidate.line}: ${candidate.description} (${candidate.kind}, strategy ${chosen.name}). All visible tests pass.`,
+          message: `Fix ${candidate.file}:${candidate.line}: ${candidate.description} (${candidate.kind}, strategy ${chosen.name}). All visible tests pass${repro ? " and the report's examples behave as expected" : ''}.`,
         };
         return;
       }
@@ -248,7 +313,7 @@ export function repairPolicy(opts: RepairOptions): Policy {
         // Keep it and look again from the new code: a bug may take more than one change.
         current.set(candidate.file, candidate.source);
         failing = now!;
-        passing = new Set(obs.tests!.filter((t) => t.status === 'passed').map((t) => t.name));
+        if (!repro) passing = new Set(obs.tests!.filter((t) => t.status === 'passed').map((t) => t.name));
         dirty = undefined;
         queue = orderCandidates(
           [
@@ -263,6 +328,19 @@ export function repairPolicy(opts: RepairOptions): Policy {
     }
     if (!stopReason) stopReason = unread > 0 ? 'step_budget' : 'no_candidates_left';
     if (dirty && obs.stepsLeft >= 2) yield { kind: 'write_file', path: dirty, content: current.get(dirty)! };
+    const kept = attempts.filter((a) => a.result === 'improved');
+    if (repro && kept.length > 0) {
+      // Some of the report's examples now behave as expected and every visible test still passes: release
+      // that, and say what is left. (Reports also show calls that were right, for contrast.)
+      yield {
+        kind: 'submit',
+        message: [
+          `Partial fix (strategy ${chosen.name}): ${kept.map((a) => `${a.file}:${a.line} ${a.description}`).join('; ')}.`,
+          `All visible tests pass; ${failing.size} of the report's ${reproduced.length} reproduced example(s) still differ: ${[...failing].join(', ')}.`,
+        ].join('\n'),
+      };
+      return;
+    }
     yield { kind: 'escalate', report: report(chosen, attempts, failing, localisation, stopReason) };
   }
 

@@ -2,6 +2,9 @@
 // coverage (NODE_V8_COVERAGE), marks a file failing by its exit code, and prints the most suspicious source
 // lines by Ochiai as `REPOGYM_OCHIAI <file>:<line> <score>`. Per test file, not per test: one process each is
 // what keeps it cheap. Runs inside the sandbox, from the repository root; argv: test files or folders.
+// When the policy puts a reproduction script in front of this file (`REPRO`, see reproduce.ts), it runs too, as
+// one more run that fails while the report's examples reproduce, and its REPOGYM_REPRO lines are passed on.
+/* global REPRO -- the policy puts it in front of this file (reproduce.ts) */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
@@ -54,6 +57,23 @@ function executedLines(source, functions) {
   return lines;
 }
 
+/** Source file → executed lines, from the V8 coverage files a run left in `dir`. */
+function coverageIn(dir) {
+  const covered = new Map();
+  for (const name of readdirSync(dir)) {
+    for (const script of JSON.parse(readFileSync(path.join(dir, name), 'utf8')).result) {
+      if (!script.url.startsWith('file://')) continue;
+      const rel = path.relative(ROOT, fileURLToPath(script.url)).split(path.sep).join('/');
+      if (rel.startsWith('..') || rel.includes('node_modules/') || TEST.test(rel) || !SCRIPT.test(rel))
+        continue;
+      const lines = covered.get(rel) ?? new Set();
+      for (const line of executedLines(readFileSync(rel, 'utf8'), script.functions)) lines.add(line);
+      covered.set(rel, lines);
+    }
+  }
+  return covered;
+}
+
 const runs = [];
 for (const file of testFiles) {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'repogym-probe-'));
@@ -63,19 +83,24 @@ for (const file of testFiles) {
       stdio: 'ignore',
       timeout: 120_000,
     });
-    const covered = new Map();
-    for (const name of readdirSync(dir)) {
-      for (const script of JSON.parse(readFileSync(path.join(dir, name), 'utf8')).result) {
-        if (!script.url.startsWith('file://')) continue;
-        const rel = path.relative(ROOT, fileURLToPath(script.url)).split(path.sep).join('/');
-        if (rel.startsWith('..') || rel.includes('node_modules/') || TEST.test(rel) || !SCRIPT.test(rel))
-          continue;
-        const lines = covered.get(rel) ?? new Set();
-        for (const line of executedLines(readFileSync(rel, 'utf8'), script.functions)) lines.add(line);
-        covered.set(rel, lines);
-      }
-    }
-    runs.push({ failed: run.status !== 0, covered });
+    runs.push({ failed: run.status !== 0, covered: coverageIn(dir) });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+if (typeof REPRO === 'string') {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'repogym-probe-'));
+  try {
+    const run = spawnSync(process.execPath, ['--input-type=module', '-'], {
+      input: REPRO,
+      env: { ...process.env, NODE_V8_COVERAGE: dir },
+      encoding: 'utf8',
+      stdio: ['pipe', 'pipe', 'ignore'],
+      timeout: 120_000,
+    });
+    process.stdout.write(run.stdout ?? '');
+    runs.push({ failed: run.status !== 0, covered: coverageIn(dir) });
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -1,6 +1,8 @@
 """Spectrum probe for Python repositories: runs the test suite once under pytest, records which source lines
 each test executes (sys.settrace, test and third-party files skipped) and prints the most suspicious lines by
-Ochiai as `REPOGYM_OCHIAI <file>:<line> <score>`. Runs inside the sandbox, from the repository root."""
+Ochiai as `REPOGYM_OCHIAI <file>:<line> <score>`. Runs inside the sandbox, from the repository root.
+When the policy puts a reproduction script in front of this file (`REPRO`, see reproduce.ts), it runs too, as
+one more run that fails while the report's examples reproduce."""
 import math
 import os
 import sys
@@ -56,6 +58,17 @@ class Spectrum:
 
 spectrum = Spectrum()
 pytest.main(["-q", "--tb=no", "-p", "no:cacheprovider"], plugins=[spectrum])
+if isinstance(globals().get("REPRO"), str):
+    spectrum.current = spectrum.lines.setdefault("<report>", set())
+    namespace = {"__name__": "__repro__"}
+    sys.settrace(spectrum.tracer)
+    try:
+        exec(compile(REPRO, "<report>", "exec"), namespace)
+    except BaseException:
+        pass
+    finally:
+        sys.settrace(None)
+    spectrum.outcome["<report>"] = "failed" if namespace.get("REPRODUCED") else "passed"
 failed = [t for t, o in spectrum.outcome.items() if o == "failed"]
 covering = {}
 for test, lines in spectrum.lines.items():

@@ -12,8 +12,8 @@ export interface RepairStrategy {
 export const REPAIR_STRATEGIES: readonly RepairStrategy[] = [
   {
     name: 'boundaries',
-    description: 'comparisons and ±1: off-by-one and fence-post bugs',
-    families: ['flip_comparison', 'off_by_one'],
+    description: 'comparisons, ±1 and rounding: off-by-one and fence-post bugs',
+    families: ['flip_comparison', 'off_by_one', 'swap_call'],
   },
   {
     name: 'arithmetic',
