@@ -1,7 +1,8 @@
 // Template repair without an LLM: read this first. A RepairPolicy runs the tests, localises the fault
 // (localise.ts: Ochiai from a coverage probe, stack-trace frames), then tries candidate changes from repair
 // templates (datasets/synth/mutate.ts: the same AST operators synthesis injects bugs with) in the order its
-// strategy gives (strategies.ts: the bandit's arms), keeping what helps, until the visible tests pass.
+// strategy gives (strategies.ts: the bandit's arms), keeping what helps, until the visible tests pass. When
+// nothing fails visibly (hidden-test tasks), the report's own examples are the failing check (reproduce.ts).
 import { z } from 'zod';
 import { REPAIR_STRATEGIES } from './strategies.ts';
 
