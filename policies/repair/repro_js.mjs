@@ -58,10 +58,19 @@ function verdict(claim, outcome) {
       ? matches(claim.expected, outcome)
       : claim.raises || !matches(claim.actual, outcome));
   if (fixed) return 'fixed';
-  if (claim.raises) return outcome.threw ? 'reproduces' : 'other';
+  // "TypeError: …" is reproduced by a TypeError, not by any error.
+  if (claim.raises)
+    return outcome.threw && outcome.name === claim.actual.split(':')[0].trim() ? 'reproduces' : 'other';
   if (outcome.threw) return 'other';
   return claim.actual === undefined || matches(claim.actual, outcome) ? 'reproduces' : 'other';
 }
+
+// Export names that cannot be declared as variables (`default`, keywords).
+const RESERVED = new Set(
+  'default await break case catch class const continue debugger delete do else enum export extends false finally for function if implements import in instanceof interface let new null package private protected public return static super switch this throw true try typeof var void while with yield arguments eval'.split(
+    ' ',
+  ),
+);
 
 let reproduced = 0;
 const AsyncFunction = (async () => {}).constructor;
@@ -82,15 +91,17 @@ for (const block of BLOCKS) {
         ? { printed: true, values: value, text: format(...value) }
         : { value, text: inspect(value, { depth: 8, breakLength: Infinity }) };
     } catch (error) {
-      outcome = { threw: true, text: String(error) };
+      outcome = { threw: true, name: error?.name ?? typeof error, text: String(error) };
     }
     const result = verdict(example.claim, outcome);
     if (result === 'reproduces') reproduced++;
     seen.add(id);
-    console.log(`REPOGYM_REPRO ${id} ${result}`);
+    console.log(`\nREPOGYM_REPRO ${id} ${result}`);
   };
   // Reports often call the package's functions without importing them.
-  const names = Object.keys(pkg).filter((n) => /^[A-Za-z_$][\w$]*$/.test(n) && !block.declared.includes(n));
+  const names = Object.keys(pkg).filter(
+    (n) => /^[A-Za-z_$][\w$]*$/.test(n) && !RESERVED.has(n) && !block.declared.includes(n),
+  );
   try {
     await new AsyncFunction(
       '__pkg',
@@ -101,6 +112,6 @@ for (const block of BLOCKS) {
   } catch {
     // Setup the report's code needs but the sandbox lacks (a file, a server): its later examples don't run.
   }
-  for (const e of block.examples) if (!seen.has(e.id)) console.log(`REPOGYM_REPRO ${e.id} other`);
+  for (const e of block.examples) if (!seen.has(e.id)) console.log(`\nREPOGYM_REPRO ${e.id} other`);
 }
 process.exitCode = reproduced > 0 ? 1 : 0;

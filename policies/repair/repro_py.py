@@ -17,8 +17,12 @@ def _matches(claim, outcome, namespace):
     if _squash(outcome["text"]) == _squash(claim):
         return True
     try:
-        return bool(eval(claim, dict(namespace)) == outcome["value"])
-    except Exception:
+        claimed = eval(claim, dict(namespace))
+        # 0 == False and 1 == True in Python, but a report that expects False does not accept 0.
+        if isinstance(claimed, bool) != isinstance(outcome["value"], bool):
+            return False
+        return bool(claimed == outcome["value"])
+    except BaseException:
         return False
 
 
@@ -67,7 +71,7 @@ def _run(blocks):
             example = item.get("example")
             if broken:
                 if example:
-                    print(f"REPOGYM_REPRO {example['id']} other")
+                    print(f"\nREPOGYM_REPRO {example['id']} other")
                 continue
             if not example:
                 try:
@@ -75,7 +79,7 @@ def _run(blocks):
                         namespace["_"] = eval(compile(item["code"], "<report>", "eval"), namespace)
                     except SyntaxError:
                         exec(compile(item["code"], "<report>", "exec"), namespace)
-                except Exception:
+                except BaseException:
                     # Setup the report needs but the sandbox lacks: the block's later examples can't run.
                     broken = True
                 continue
@@ -86,11 +90,11 @@ def _run(blocks):
                 outcome = {"value": value, "text": text}
             except SyntaxError:
                 outcome = {"threw": True, "text": "SyntaxError"}
-            except Exception as error:
+            except BaseException as error:  # sys.exit() in a report ends the call, not the driver
                 outcome = {"threw": True, "text": f"{type(error).__name__}: {error}"}
             result = _verdict(example["claim"], outcome, namespace)
             reproduced += result == "reproduces"
-            print(f"REPOGYM_REPRO {example['id']} {result}")
+            print(f"\nREPOGYM_REPRO {example['id']} {result}")
     return reproduced
 
 

@@ -5,7 +5,7 @@
 // unmodified code are used, so a misread report costs nothing.
 import { readFileSync } from 'node:fs';
 import { parse } from '@babel/parser';
-import type { Expression, Statement } from '@babel/types';
+import type { Expression, LVal, Node, Statement } from '@babel/types';
 
 /** What a report claims about one call: what it returned (or that it threw) and what it should return. */
 export interface Claim {
@@ -133,6 +133,25 @@ function isConsoleLog(expr: Expression): expr is Expression & { arguments: Expre
   );
 }
 
+/** Names a declaration pattern binds: `x`, `{ a, b: c }`, `[d, ...e]`, `{ f = 1 }`. */
+function boundNames(pattern: LVal | Node | null | undefined): string[] {
+  if (!pattern) return [];
+  switch (pattern.type) {
+    case 'Identifier':
+      return [pattern.name];
+    case 'ObjectPattern':
+      return pattern.properties.flatMap((p) => boundNames(p.type === 'RestElement' ? p.argument : p.value));
+    case 'ArrayPattern':
+      return pattern.elements.flatMap((e) => boundNames(e));
+    case 'AssignmentPattern':
+      return boundNames(pattern.left);
+    case 'RestElement':
+      return boundNames(pattern.argument);
+    default:
+      return [];
+  }
+}
+
 /** A JavaScript/TypeScript block as the driver runs it, or undefined when it does not parse. */
 export function jsBlock(code: string, firstId: number): JsBlock | undefined {
   let ast;
@@ -165,7 +184,7 @@ export function jsBlock(code: string, firstId: number): JsBlock | undefined {
       return;
     }
     if (stmt.type === 'VariableDeclaration') {
-      for (const d of stmt.declarations) if (d.id.type === 'Identifier') declared.push(d.id.name);
+      for (const d of stmt.declarations) declared.push(...boundNames(d.id));
     }
     if ((stmt.type === 'FunctionDeclaration' || stmt.type === 'ClassDeclaration') && stmt.id) {
       declared.push(stmt.id.name);
