@@ -19,13 +19,7 @@ function specifierOf(spec) {
       typeof manifest.exports === 'string'
         ? manifest.exports
         : (manifest.exports?.['.' + sub]?.default ?? manifest.exports?.['.' + sub]);
-    const entry = sub
-      ? typeof exported === 'string'
-        ? exported
-        : `.${sub}`
-      : typeof exported === 'string'
-        ? exported
-        : (manifest.main ?? 'index.js');
+    const entry = typeof exported === 'string' ? exported : sub ? `.${sub}` : (manifest.main ?? 'index.js');
     return pathToFileURL(path.resolve(ROOT, entry)).href;
   }
   if (spec.startsWith('.') || spec.startsWith('/')) return pathToFileURL(path.resolve(ROOT, spec)).href;
