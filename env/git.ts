@@ -27,10 +27,24 @@ export class GitError extends Error {
   }
 }
 
-const NEUTRAL_CONFIG = [
-  ...['-c', 'core.hooksPath=/dev/null', '-c', 'commit.gpgsign=false', '-c', 'init.defaultBranch=main'],
-  ...['-c', 'core.autocrlf=false', '-c', 'core.eol=lf', '-c', 'core.fileMode=true', '-c', 'gc.auto=0'],
-];
+const NEUTRAL_CONFIG: Record<string, string> = {
+  'core.hooksPath': '/dev/null',
+  'commit.gpgsign': 'false',
+  'init.defaultBranch': 'main',
+  'core.autocrlf': 'false',
+  'core.eol': 'lf',
+  'core.fileMode': 'true',
+  'gc.auto': '0',
+};
+
+/** The same config as `-c` flags would give, but in the environment: it reaches every git a shell script runs. */
+const NEUTRAL_CONFIG_ENV = Object.fromEntries([
+  ['GIT_CONFIG_COUNT', String(Object.keys(NEUTRAL_CONFIG).length)],
+  ...Object.entries(NEUTRAL_CONFIG).flatMap(([key, value], i) => [
+    [`GIT_CONFIG_KEY_${i}`, key],
+    [`GIT_CONFIG_VALUE_${i}`, value],
+  ]),
+]);
 
 /** The caller's environment without GIT_* variables: an inherited GIT_DIR or GIT_INDEX_FILE would redirect us. */
 function inheritedEnv(): NodeJS.ProcessEnv {
@@ -38,10 +52,31 @@ function inheritedEnv(): NodeJS.ProcessEnv {
 }
 
 export function git(args: string[], opts: GitOptions): Promise<string> {
+  return run('git', args, args, opts);
+}
+
+/**
+ * Several git commands in one `sh`, stopping at the first that fails; resolves with the last one's stdout.
+ * One spawn from this (large) process instead of one per command: spawning from Node is the expensive part.
+ */
+export function gitSequence(commands: string[][], opts: GitOptions): Promise<string> {
+  const quote = (arg: string) => `'${arg.replaceAll("'", `'\\''`)}'`;
+  const script = commands
+    .map((args, i) => `git ${args.map(quote).join(' ')}${i < commands.length - 1 ? ' >/dev/null' : ''}`)
+    .join(' && ');
+  return run(
+    'sh',
+    ['-c', script],
+    commands.flatMap((args, i) => (i ? ['&& git', ...args] : args)),
+    opts,
+  );
+}
+
+function run(file: string, argv: string[], shownArgs: string[], opts: GitOptions): Promise<string> {
   return new Promise((resolve, reject) => {
     const child = execFile(
-      'git',
-      [...NEUTRAL_CONFIG, ...args],
+      file,
+      argv,
       {
         cwd: opts.cwd,
         env: {
@@ -49,6 +84,7 @@ export function git(args: string[], opts: GitOptions): Promise<string> {
           GIT_CONFIG_GLOBAL: '/dev/null',
           GIT_CONFIG_NOSYSTEM: '1',
           GIT_TERMINAL_PROMPT: '0',
+          ...NEUTRAL_CONFIG_ENV,
           ...opts.env,
         },
         maxBuffer: 256 * 1024 * 1024,
@@ -56,7 +92,9 @@ export function git(args: string[], opts: GitOptions): Promise<string> {
       },
       (err, stdout, stderr) => {
         if (err)
-          reject(new GitError(args, stderr || err.message, typeof err.code === 'number' ? err.code : null));
+          reject(
+            new GitError(shownArgs, stderr || err.message, typeof err.code === 'number' ? err.code : null),
+          );
         else resolve(stdout);
       },
     );

@@ -634,6 +634,25 @@ def pytest_unconfigure(config):
     }
     expect(probeCommand('go', 'go test ./...')).toBeUndefined();
   });
+
+  it("the probe runs under the test command's leading NAME=value words, and only plain ones", async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'repogym-advrepair-probe-env-'));
+    cleanup.push(dir);
+    await mkdir(path.join(dir, 'tests'));
+    await writeFile(
+      path.join(dir, 'tests', 'test_env.py'),
+      "import os\n\ndef test_env():\n    assert os.environ.get('REPOGYM_PROBE_ENV') == 'on'\n",
+    );
+    const run = (testCmd: string) =>
+      execFileSync('bash', ['-c', probeCommand('python', testCmd)!], {
+        cwd: dir,
+        timeout: 60_000,
+      }).toString();
+    expect(run('REPOGYM_PROBE_ENV=on python3 -m pytest')).toMatch(/REPOGYM_PROBE tests=1 failed=0/);
+    expect(run('python3 -m pytest')).toMatch(/REPOGYM_PROBE tests=1 failed=1/);
+    const quoted = probeCommand('python', 'A=$(touch pwned) B="x y" python3 -m pytest')!;
+    expect(quoted.startsWith('python3 -')).toBe(true);
+  });
 });
 
 // ---- policy construction and the experiment config --------------------------------------------------------------

@@ -19,7 +19,7 @@ import {
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { FIXED_IDENTITY, git } from '../git.ts';
+import { FIXED_IDENTITY, git, gitSequence } from '../git.ts';
 import { createContainment, processAlive, sweepStaleCgroups, type Containment } from './containment.ts';
 import { DEFAULT_MAX_OUTPUT_BYTES, runCommand, scrubbedEnv } from './exec.ts';
 import { SandboxPathError, type ExecOptions, type ExecResult, type Sandbox } from './types.ts';
@@ -289,9 +289,14 @@ class LocalSandbox implements Sandbox {
       GIT_OBJECT_DIRECTORY: path.join(this.episodeDir, 'objects'),
       GIT_ALTERNATE_OBJECT_DIRECTORIES: path.join(gitDir, 'objects'),
     };
-    await git(['read-tree', this.pristine.head], { cwd: this.root, env });
-    await git(['add', '-A'], { cwd: this.root, env });
-    return git(['diff', '--cached', '--binary', this.pristine.head], { cwd: this.root, env });
+    return gitSequence(
+      [
+        ['read-tree', this.pristine.head],
+        ['add', '-A'],
+        ['diff', '--cached', '--binary', this.pristine.head],
+      ],
+      { cwd: this.root, env },
+    );
   }
 
   async dispose(): Promise<void> {

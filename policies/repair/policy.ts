@@ -53,16 +53,18 @@ const PROBES = {
  * reproduction, the probe runs it too, as a failing run, and passes its verdicts on.
  */
 export function probeCommand(language: string, testCmd: string, repro?: Reproduction): string | undefined {
+  // `NAME=value` words before the test command set the tests' environment: the probe runs the tests too.
+  const env = /^\s*((?:[A-Za-z_]\w*=[\w./:,@%+-]*\s+)*)/.exec(testCmd)![1]!;
   if (language === 'python') {
     const script = `REPRO = ${JSON.stringify(repro?.script ?? null).replace(/^null$/, 'None')}\n${PROBES.python}`;
-    return heredoc('python3 -', script);
+    return heredoc(`${env}python3 -`, script);
   }
   if (language !== 'javascript') return undefined;
   // Paths named in the test command (e.g. `node --test spec/`) say where the tests are.
   const paths = testCmd.split(/\s+/).filter((t) => t && !t.startsWith('-') && !t.includes('='));
   const args = paths.slice(1).map(shellQuote).join(' ');
   const script = `const REPRO = ${JSON.stringify(repro?.script ?? null)};\n${PROBES.javascript}`;
-  return heredoc(`node --input-type=module - ${args}`, script);
+  return heredoc(`${env}node --input-type=module - ${args}`, script);
 }
 
 /** The reproduction alone, as one shell command. */
