@@ -59,6 +59,19 @@ describe('localisation', () => {
     const merged = combine(spectrum, traceSuspicion('    at inRange (/w/src/range.js:2:3)', files));
     expect(rankFiles(merged)[0]).toBe('src/range.js');
   });
+
+  it('breaks ties in the spectrum with the trace: the frame where the error surfaced ranks first', () => {
+    const spectrum = probeSuspicion(
+      ['shop/pricing.py:3 1.0000', 'shop/pricing.py:8 1.0000', 'shop/pricing.py:12 1.0000']
+        .map((l) => `REPOGYM_OCHIAI ${l}`)
+        .join('\n'),
+      files,
+    );
+    const trace = 'shop/pricing.py:3: in total\nshop/pricing.py:12: TypeError';
+    const merged = combine(spectrum, traceSuspicion(trace, files)).get('shop/pricing.py')!;
+    expect(merged.get(12)!).toBeGreaterThan(merged.get(3)!);
+    expect(merged.get(3)!).toBeGreaterThan(merged.get(8)!);
+  });
 });
 
 describe('candidate order', () => {

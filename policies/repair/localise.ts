@@ -67,7 +67,8 @@ export function combine(spectrum: Suspicion, traces: Suspicion): Suspicion {
     const merged = out.get(file) ?? new Map<number, number>();
     for (const [line, score] of lines) {
       const prior = merged.get(line) ?? 0;
-      merged.set(line, Math.min(1, Math.max(prior, score) + (prior > 0 ? 0.1 : 0)));
+      // Uncapped: among lines the spectrum already rates 1, those a trace names (the deepest most) rank first.
+      merged.set(line, Math.max(prior, score) + (prior > 0 ? 0.1 * score : 0));
     }
     out.set(file, merged);
   }

@@ -218,7 +218,8 @@ export function repairPolicy(opts: RepairOptions): Policy {
       .sort((a, b) => b.score - a.score)
       .slice(0, 10);
     const ranked = rankFiles(suspicion).filter((f) => sources.includes(f));
-    const files = [...ranked, ...sources.filter((f) => !ranked.includes(f))].slice(0, maxFiles);
+    // Read what the failure implicates; only when nothing is implicated, look around (reads cost steps).
+    const files = (ranked.length > 0 ? ranked : sources).slice(0, maxFiles);
 
     const current = new Map<string, string>();
     let unread = 0;
