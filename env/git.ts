@@ -35,6 +35,9 @@ const NEUTRAL_CONFIG: Record<string, string> = {
   'core.eol': 'lf',
   'core.fileMode': 'true',
   'gc.auto': '0',
+  // Git reads these from $XDG_CONFIG_HOME/git/ even without a global config: the host's, not the repo's.
+  'core.excludesFile': '/dev/null',
+  'core.attributesFile': '/dev/null',
 };
 
 /** The same config as `-c` flags would give, but in the environment: it reaches every git a shell script runs. */

@@ -628,7 +628,7 @@ def pytest_unconfigure(config):
       "node --test \"$(touch pwned1)\" `touch pwned2` 'it's' ;touch pwned3",
     )!;
     const output = execFileSync('bash', ['-c', command], { cwd: dir, timeout: 30_000 }).toString();
-    expect(output).toMatch(/REPOGYM_PROBE test_files=0 failed=0/);
+    expect(output).toMatch(/REPOGYM_PROBE test_files=0 runs=0 failed=0/);
     for (const f of ['pwned1', 'pwned2', 'pwned3']) {
       await expect(readFile(path.join(dir, f)), f).rejects.toThrow(/ENOENT/);
     }

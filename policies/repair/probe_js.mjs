@@ -1,15 +1,17 @@
-// Spectrum probe for JavaScript repositories: runs each test file alone under `node --test` with V8 block
-// coverage (NODE_V8_COVERAGE), marks a file failing by its exit code, and prints the most suspicious source
-// lines by Ochiai as `REPOGYM_OCHIAI <file>:<line> <score>`. Per test file, not per test: one process each is
-// what keeps it cheap. Runs inside the sandbox, from the repository root; argv: test files or folders.
+// Spectrum probe for JavaScript repositories: runs each test file in its own process with V8 block coverage,
+// records which lines each test executed and whether it passed, and prints the most suspicious source lines by
+// Ochiai as `REPOGYM_OCHIAI <file>:<line> <score>`. Per test, through node:test hooks that a preloaded module
+// registers (coverage counters are reset before each test and read after it); a file whose tests cannot be told
+// apart (it crashed before any test, or this Node has no `passed` on a test context) counts as one run, pass or
+// fail by its exit code. Runs inside the sandbox, from the repository root; argv: test files or folders.
 // When the policy puts a reproduction script in front of this file (`REPRO`, see reproduce.ts), it runs too, as
 // one more run that fails while the report's examples reproduce, and its REPOGYM_REPRO lines are passed on.
 /* global REPRO -- the policy puts it in front of this file (reproduce.ts) */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const ROOT = process.cwd();
 const TOP = 60;
@@ -57,36 +59,104 @@ function executedLines(source, functions) {
   return lines;
 }
 
-/** Source file → executed lines, from the V8 coverage files a run left in `dir`. */
-function coverageIn(dir) {
+/** Source file → executed lines, from V8 script coverage entries. */
+function coverageOf(scripts) {
   const covered = new Map();
-  for (const name of readdirSync(dir)) {
-    for (const script of JSON.parse(readFileSync(path.join(dir, name), 'utf8')).result) {
-      if (!script.url.startsWith('file://')) continue;
-      const rel = path.relative(ROOT, fileURLToPath(script.url)).split(path.sep).join('/');
-      if (rel.startsWith('..') || rel.includes('node_modules/') || TEST.test(rel) || !SCRIPT.test(rel))
-        continue;
-      const lines = covered.get(rel) ?? new Set();
-      for (const line of executedLines(readFileSync(rel, 'utf8'), script.functions)) lines.add(line);
-      covered.set(rel, lines);
-    }
+  for (const script of scripts) {
+    if (!script.url.startsWith('file://')) continue;
+    const rel = path.relative(ROOT, fileURLToPath(script.url)).split(path.sep).join('/');
+    if (rel.startsWith('..') || rel.includes('node_modules/') || TEST.test(rel) || !SCRIPT.test(rel))
+      continue;
+    const lines = covered.get(rel) ?? new Set();
+    for (const line of executedLines(readFileSync(rel, 'utf8'), script.functions)) lines.add(line);
+    covered.set(rel, lines);
   }
   return covered;
 }
 
+/** The coverage files a process left in `dir` (NODE_V8_COVERAGE), as one run's executed lines. */
+function coverageIn(dir) {
+  return coverageOf(
+    readdirSync(dir).flatMap((name) => JSON.parse(readFileSync(path.join(dir, name), 'utf8')).result),
+  );
+}
+
+// Loaded into each test file's process: per-test coverage windows, written where REPOGYM_PROBE_TESTS says. The
+// inspector session is synchronous within its own thread, so the exit handler can take the last window too.
+const PRELOAD = `
+import { Session } from 'node:inspector';
+import { afterEach, beforeEach } from 'node:test';
+import { writeFileSync } from 'node:fs';
+const out = process.env.REPOGYM_PROBE_TESTS; // read now: a test may replace process.env
+const root = ${JSON.stringify(pathToFileURL(ROOT).href + '/')};
+const session = new Session();
+session.connect();
+session.post('Profiler.enable');
+session.post('Profiler.startPreciseCoverage', { callCount: true, detailed: true });
+function take() {
+  let scripts = [];
+  session.post('Profiler.takePreciseCoverage', (err, coverage) => {
+    if (!err) scripts = coverage.result.filter((s) => s.url.startsWith(root) && !s.url.includes('/node_modules/'));
+  });
+  return scripts;
+}
+const tests = [];
+const outside = [];
+beforeEach(() => {
+  outside.push(...take());
+});
+afterEach((t) => {
+  const scripts = take();
+  if (typeof t.passed === 'boolean') tests.push({ failed: !t.passed, scripts });
+  else outside.push(...scripts);
+});
+process.on('exit', () => {
+  outside.push(...take());
+  writeFileSync(out, JSON.stringify({ tests, outside }));
+});
+`;
+
+/** One process running `args` with file-level coverage: failed by exit code, lines from NODE_V8_COVERAGE. */
+function fileRun(args, dir) {
+  const run = spawnSync(process.execPath, args, {
+    env: { ...process.env, NODE_V8_COVERAGE: dir },
+    stdio: 'ignore',
+    timeout: 120_000,
+  });
+  return { failed: run.status !== 0, covered: existsSync(dir) ? coverageIn(dir) : new Map() };
+}
+
+const work = mkdtempSync(path.join(os.tmpdir(), 'repogym-probe-'));
+const preload = path.join(work, 'preload.mjs');
+writeFileSync(preload, PRELOAD);
 const runs = [];
-for (const file of testFiles) {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'repogym-probe-'));
-  try {
-    const run = spawnSync(process.execPath, ['--test', file], {
-      env: { ...process.env, NODE_V8_COVERAGE: dir },
+try {
+  testFiles.forEach((file, i) => {
+    const perTest = path.join(work, `tests-${i}.json`);
+    const run = spawnSync(process.execPath, ['--import', pathToFileURL(preload).href, file], {
+      env: { ...process.env, REPOGYM_PROBE_TESTS: perTest },
       stdio: 'ignore',
       timeout: 120_000,
     });
-    runs.push({ failed: run.status !== 0, covered: coverageIn(dir) });
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+    let record = { tests: [], outside: [] };
+    try {
+      record = JSON.parse(readFileSync(perTest, 'utf8'));
+    } catch {
+      // killed, or the process died before its exit handler (an import that throws under node:test)
+    }
+    if (record.tests.length === 0) {
+      // No test to tell apart (not a node:test file, a crash at import, killed): the file as one run, as
+      // `node --test` runs it, without the preload.
+      runs.push(fileRun(['--test', file], path.join(work, `coverage-${i}`)));
+      return;
+    }
+    for (const test of record.tests) runs.push({ failed: test.failed, covered: coverageOf(test.scripts) });
+    // A failure no test owns (process.exit, an unhandled rejection): what ran outside the tests is its run.
+    if (run.status !== 0 && !record.tests.some((t) => t.failed))
+      runs.push({ failed: true, covered: coverageOf(record.outside) });
+  });
+} finally {
+  rmSync(work, { recursive: true, force: true });
 }
 
 if (typeof REPRO === 'string') {
@@ -124,4 +194,4 @@ const scores = [...counts]
   .sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))
   .slice(0, TOP);
 for (const [key, score] of scores) console.log(`REPOGYM_OCHIAI ${key} ${score.toFixed(4)}`);
-console.log(`REPOGYM_PROBE test_files=${runs.length} failed=${totalFailed}`);
+console.log(`REPOGYM_PROBE test_files=${testFiles.length} runs=${runs.length} failed=${totalFailed}`);
