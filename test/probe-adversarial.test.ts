@@ -77,6 +77,23 @@ async function probe(
 
 // ---------------------------------------------------------------------------------------------------------------
 describe('JavaScript probe: pinned behaviour', () => {
+  it('scores per test: a line only the failing test runs outranks lines the passing tests in its file run too', async () => {
+    const r = await probe({
+      'src/calc.js': CALC,
+      'test/calc.test.js': lines(
+        "import { test } from 'node:test';",
+        "import assert from 'node:assert/strict';",
+        "import { half, shared } from '../src/calc.js';",
+        "test('shared adds one', () => assert.equal(shared(1), 2));",
+        "test('shared adds one again', () => assert.equal(shared(5), 6));",
+        "test('half of 4', () => assert.equal(half(4), 2));",
+      ),
+    });
+    expect(r.summary).toBe('REPOGYM_PROBE test_files=1 runs=3 failed=1');
+    expect(r.scores.get(5)).toBe(1);
+    expect(r.scores.get(2)!).toBeLessThan(1);
+  });
+
   it('CommonJS test files (require("node:test")) are measured per test; the failing-only line scores 1', async () => {
     const r = await probe({
       'src/calc.js': lines(
@@ -446,42 +463,37 @@ describe('sandbox diff: pinned behaviour', () => {
 });
 
 describe('sandbox diff: fixed defects', () => {
-  // Was: GIT_CONFIG_GLOBAL=/dev/null does not stop git reading the host's $XDG_CONFIG_HOME/git/ignore
-  // (core.excludesFile's default): a file the agent created is missing from the patch on some machines.
-  it("the host user's global git ignore file does not drop an agent's new file from the patch", async () => {
-    const xdg = tempDir('xdg');
+  /** Runs `fn` in a sandbox while the host user's $XDG_CONFIG_HOME/git/<name> holds `content`. */
+  async function withHostGitFile(name: string, content: string, fn: (sb: Sandbox) => Promise<void>) {
+    const xdg = tempDir(`xdg-${name}`);
     await mkdir(path.join(xdg, 'git'));
-    await writeFile(path.join(xdg, 'git', 'ignore'), '*.js\n');
+    await writeFile(path.join(xdg, 'git', name), content);
     const saved = process.env.XDG_CONFIG_HOME;
     process.env.XDG_CONFIG_HOME = xdg;
     try {
-      await withSandbox(BASE, 'auto', async (sb) => {
-        await sb.writeFile('src/added.js', 'export const added = 1;\n');
-        expect(await sb.diff()).toContain('b/src/added.js');
-      });
+      await withSandbox(BASE, 'auto', fn);
     } finally {
       if (saved === undefined) delete process.env.XDG_CONFIG_HOME;
       else process.env.XDG_CONFIG_HOME = saved;
     }
+  }
+
+  // Was: GIT_CONFIG_GLOBAL=/dev/null does not stop git reading the host's $XDG_CONFIG_HOME/git/ignore
+  // (core.excludesFile's default): a file the agent created is missing from the patch on some machines.
+  it("the host user's global git ignore file does not drop an agent's new file from the patch", async () => {
+    await withHostGitFile('ignore', '*.js\n', async (sb) => {
+      await sb.writeFile('src/added.js', 'export const added = 1;\n');
+      expect(await sb.diff()).toContain('b/src/added.js');
+    });
   });
 
   // Was: same for the host's $XDG_CONFIG_HOME/git/attributes (core.attributesFile's default): `-diff` there
   // turns the agent's text change into a GIT binary patch, so the patch depends on whose machine it is.
   it("the host user's global git attributes file does not change the patch", async () => {
-    const xdg = tempDir('xdg-attr');
-    await mkdir(path.join(xdg, 'git'));
-    await writeFile(path.join(xdg, 'git', 'attributes'), '*.js -diff\n');
-    const saved = process.env.XDG_CONFIG_HOME;
-    process.env.XDG_CONFIG_HOME = xdg;
-    try {
-      await withSandbox(BASE, 'auto', async (sb) => {
-        await sb.writeFile('src/index.js', 'export const answer = 42;\n');
-        expect(await sb.diff()).toContain('+export const answer = 42;');
-      });
-    } finally {
-      if (saved === undefined) delete process.env.XDG_CONFIG_HOME;
-      else process.env.XDG_CONFIG_HOME = saved;
-    }
+    await withHostGitFile('attributes', '*.js -diff\n', async (sb) => {
+      await sb.writeFile('src/index.js', 'export const answer = 42;\n');
+      expect(await sb.diff()).toContain('+export const answer = 42;');
+    });
   });
 });
 
