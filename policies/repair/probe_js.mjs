@@ -116,14 +116,20 @@ process.on('exit', () => {
 });
 `;
 
-/** One process running `args` with file-level coverage: failed by exit code, lines from NODE_V8_COVERAGE. */
-function fileRun(args, dir) {
+/**
+ * One process running `args` with file-level coverage: failed by exit code, lines from NODE_V8_COVERAGE. With
+ * `input` (a script on stdin) its stdout is kept too.
+ */
+function fileRun(args, dir, input) {
   const run = spawnSync(process.execPath, args, {
+    input,
     env: { ...process.env, NODE_V8_COVERAGE: dir },
-    stdio: 'ignore',
+    encoding: 'utf8',
+    stdio: input === undefined ? 'ignore' : ['pipe', 'pipe', 'ignore'],
     timeout: 120_000,
   });
-  return { failed: run.status !== 0, covered: existsSync(dir) ? coverageIn(dir) : new Map() };
+  const covered = existsSync(dir) ? coverageIn(dir) : new Map();
+  return { failed: run.status !== 0, covered, stdout: run.stdout ?? '' };
 }
 
 const work = mkdtempSync(path.join(os.tmpdir(), 'repogym-probe-'));
@@ -155,25 +161,13 @@ try {
     if (run.status !== 0 && !record.tests.some((t) => t.failed))
       runs.push({ failed: true, covered: coverageOf(record.outside) });
   });
+  if (typeof REPRO === 'string') {
+    const run = fileRun(['--input-type=module', '-'], path.join(work, 'coverage-repro'), REPRO);
+    process.stdout.write(run.stdout);
+    runs.push(run);
+  }
 } finally {
   rmSync(work, { recursive: true, force: true });
-}
-
-if (typeof REPRO === 'string') {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'repogym-probe-'));
-  try {
-    const run = spawnSync(process.execPath, ['--input-type=module', '-'], {
-      input: REPRO,
-      env: { ...process.env, NODE_V8_COVERAGE: dir },
-      encoding: 'utf8',
-      stdio: ['pipe', 'pipe', 'ignore'],
-      timeout: 120_000,
-    });
-    process.stdout.write(run.stdout ?? '');
-    runs.push({ failed: run.status !== 0, covered: coverageIn(dir) });
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
 }
 
 const totalFailed = runs.filter((r) => r.failed).length;
