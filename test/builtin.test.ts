@@ -211,7 +211,9 @@ describe('builtin:mini build', () => {
         expect(row.test_cmd, where).toBe('node --test --test-reporter=tap');
         expect(row.test_format, where).toBe('tap');
       } else {
-        expect(row.test_cmd, where).toBe('PYTEST_DISABLE_PLUGIN_AUTOLOAD=1 python3 -m pytest -rA -p no:cacheprovider');
+        expect(row.test_cmd, where).toBe(
+          'PYTEST_DISABLE_PLUGIN_AUTOLOAD=1 python3 -m pytest -rA -p no:cacheprovider',
+        );
         expect(row.test_format, where).toBe('pytest');
       }
       expect(row.timeouts, where).toEqual({ test_sec: 60, command_sec: 30, episode_sec: 600 });
