@@ -89,7 +89,7 @@ describe('JavaScript probe: pinned behaviour', () => {
         "test('half of 4', () => assert.equal(half(4), 2));",
       ),
     });
-    expect(r.summary).toBe('REPOGYM_PROBE test_files=1 runs=3 failed=1');
+    expect(r.summary).toBe('REPOGYM_PROBE test_files=1 runs=4 failed=1');
     expect(r.scores.get(5)).toBe(1);
     expect(r.scores.get(2)!).toBeLessThan(1);
   });
@@ -114,7 +114,7 @@ describe('JavaScript probe: pinned behaviour', () => {
         "test('half of 4', () => assert.equal(half(4), 2));",
       ),
     });
-    expect(r.summary).toBe('REPOGYM_PROBE test_files=1 runs=3 failed=1');
+    expect(r.summary).toBe('REPOGYM_PROBE test_files=1 runs=4 failed=1');
     expect(r.scores.get(5)).toBe(1);
     expect(r.scores.get(2)!).toBeLessThan(1);
     expect(r.leftovers).toEqual([]);
@@ -184,7 +184,7 @@ describe('JavaScript probe: pinned behaviour', () => {
       ),
     };
     const r = await probe(files, { file: 'src/b/util.js' });
-    expect(r.summary).toBe('REPOGYM_PROBE test_files=1 runs=3 failed=1');
+    expect(r.summary).toBe('REPOGYM_PROBE test_files=1 runs=4 failed=1');
     expect(r.scores.get(2)).toBe(1);
     const all = probeSuspicion(r.output, Object.keys(files));
     expect(all.has('src/a/util.js')).toBe(false);
@@ -206,8 +206,10 @@ describe('JavaScript probe: pinned behaviour', () => {
       { statement: ['```js', 'half(4); // 15, expected 2', '```'].join('\n') },
     );
     expect([...reproVerdicts(r.output)]).toEqual([[0, 'reproduces']]);
-    expect(r.summary).toBe('REPOGYM_PROBE test_files=1 runs=2 failed=1');
+    expect(r.summary).toBe('REPOGYM_PROBE test_files=1 runs=3 failed=1');
     expect(r.scores.get(5)).toBe(1);
+    // Line 1 runs when the module loads, for the test file as for the reproduction: not as suspicious as line 5.
+    expect(r.scores.get(1)!).toBeLessThan(1);
     expect(r.leftovers).toEqual([]);
   });
 });
@@ -227,7 +229,7 @@ describe('JavaScript probe: fixed defects', () => {
         "test('clean environment', () => { process.env = { PATH: process.env.PATH }; assert.equal(half(4), 15); });",
       ),
     });
-    expect(r.summary).toBe('REPOGYM_PROBE test_files=1 runs=2 failed=0');
+    expect(r.summary).toBe('REPOGYM_PROBE test_files=1 runs=3 failed=0');
   });
 
   // Was: with node:test loaded by the preload, an error thrown while importing the test file exits with
@@ -256,7 +258,7 @@ describe('JavaScript probe: fixed defects', () => {
       },
       { file: 'src/calc.js' },
     );
-    expect(r.summary).toBe('REPOGYM_PROBE test_files=2 runs=2 failed=1');
+    expect(r.summary).toBe('REPOGYM_PROBE test_files=2 runs=3 failed=1');
     expect(r.scores.get(5), r.output).toBe(1);
   });
 

@@ -157,9 +157,10 @@ try {
       return;
     }
     for (const test of record.tests) runs.push({ failed: test.failed, covered: coverageOf(test.scripts) });
-    // A failure no test owns (process.exit, an unhandled rejection): what ran outside the tests is its run.
-    if (run.status !== 0 && !record.tests.some((t) => t.failed))
-      runs.push({ failed: true, covered: coverageOf(record.outside) });
+    // What ran outside the tests (loading modules, suite bodies, hooks) is one more run, so code every file loads
+    // counts as passing too; it fails only with a failure no test owns (process.exit, an unhandled rejection).
+    const unowned = run.status !== 0 && !record.tests.some((t) => t.failed);
+    runs.push({ failed: unowned, covered: coverageOf(record.outside) });
   });
   if (typeof REPRO === 'string') {
     const run = fileRun(['--input-type=module', '-'], path.join(work, 'coverage-repro'), REPRO);
