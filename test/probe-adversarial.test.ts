@@ -38,6 +38,9 @@ const CALC = [
 ].join('\n');
 
 const lines = (...l: string[]) => [...l, ''].join('\n');
+/** A node:test file: the two imports every one starts with, then `body`. */
+const nodeTest = (...body: string[]) =>
+  lines("import { test } from 'node:test';", "import assert from 'node:assert/strict';", ...body);
 
 interface ProbeResult {
   output: string;
@@ -80,9 +83,7 @@ describe('JavaScript probe: pinned behaviour', () => {
   it('scores per test: a line only the failing test runs outranks lines the passing tests in its file run too', async () => {
     const r = await probe({
       'src/calc.js': CALC,
-      'test/calc.test.js': lines(
-        "import { test } from 'node:test';",
-        "import assert from 'node:assert/strict';",
+      'test/calc.test.js': nodeTest(
         "import { half, shared } from '../src/calc.js';",
         "test('shared adds one', () => assert.equal(shared(1), 2));",
         "test('shared adds one again', () => assert.equal(shared(5), 6));",
@@ -123,9 +124,7 @@ describe('JavaScript probe: pinned behaviour', () => {
   it('nested t.test subtests: the parent is not a second failing run; the failing subtest’s line scores 1', async () => {
     const r = await probe({
       'src/calc.js': CALC,
-      'test/calc.test.js': lines(
-        "import { test } from 'node:test';",
-        "import assert from 'node:assert/strict';",
+      'test/calc.test.js': nodeTest(
         "import { half, shared } from '../src/calc.js';",
         "test('shared adds one', () => assert.equal(shared(1), 2));",
         "test('nested', async (t) => {",
@@ -150,9 +149,7 @@ describe('JavaScript probe: pinned behaviour', () => {
           '  return x;',
           '}',
         ),
-        'test/cli.test.js': lines(
-          "import { test } from 'node:test';",
-          "import assert from 'node:assert/strict';",
+        'test/cli.test.js': nodeTest(
           "import { run } from '../src/cli.js';",
           "test('small', () => assert.equal(run(2), 2));",
           "test('big', () => assert.equal(run(5), 5));",
@@ -196,9 +193,7 @@ describe('JavaScript probe: pinned behaviour', () => {
       {
         'package.json': '{"name":"calc","type":"module","main":"src/calc.js"}\n',
         'src/calc.js': CALC,
-        'test/calc.test.js': lines(
-          "import { test } from 'node:test';",
-          "import assert from 'node:assert/strict';",
+        'test/calc.test.js': nodeTest(
           "import { shared } from '../src/calc.js';",
           "test('shared adds one', () => assert.equal(shared(1), 2));",
         ),
@@ -221,9 +216,7 @@ describe('JavaScript probe: fixed defects', () => {
   it('a passing test that replaces process.env does not turn its file into a failing run', async () => {
     const r = await probe({
       'src/calc.js': CALC,
-      'test/calc.test.js': lines(
-        "import { test } from 'node:test';",
-        "import assert from 'node:assert/strict';",
+      'test/calc.test.js': nodeTest(
         "import { half, shared } from '../src/calc.js';",
         "test('shared adds one', () => assert.equal(shared(1), 2));",
         "test('clean environment', () => { process.env = { PATH: process.env.PATH }; assert.equal(half(4), 15); });",
@@ -243,15 +236,11 @@ describe('JavaScript probe: fixed defects', () => {
           'export const ready = half(4) === 2;',
           "if (!ready) throw new Error('boom');",
         ),
-        'test/a.test.js': lines(
-          "import { test } from 'node:test';",
-          "import assert from 'node:assert/strict';",
+        'test/a.test.js': nodeTest(
           "import { ready } from '../src/boom.js';",
           "test('ready', () => assert.equal(ready, true));",
         ),
-        'test/b.test.js': lines(
-          "import { test } from 'node:test';",
-          "import assert from 'node:assert/strict';",
+        'test/b.test.js': nodeTest(
           "import { shared } from '../src/calc.js';",
           "test('shared adds one', () => assert.equal(shared(1), 2));",
         ),
