@@ -72,7 +72,7 @@ const policySchema = z.discriminatedUnion('name', [
     name: z.literal('bandit'),
     id: policyId,
     bandit: banditSpecSchema.describe(
-      'ucb1, thompson, exp3, epsilon-greedy, linucb or neural: docs/bandits.md',
+      'ucb1, thompson, exp3, epsilon-greedy, linucb, lints or neural: docs/bandits.md',
     ),
     arms: z
       .array(z.string().min(1))

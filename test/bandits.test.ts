@@ -100,6 +100,7 @@ const NON_CONTEXTUAL: [string, BanditSpecInput][] = [
   ['epsilon-greedy', { kind: 'epsilon-greedy' }],
   ['epsilon-greedy decay', { kind: 'epsilon-greedy', epsilon: 0.2, decay: 0.01 }],
   ['linucb (constant context)', { kind: 'linucb' }],
+  ['lints (constant context)', { kind: 'lints' }],
   ['neural (constant context)', { kind: 'neural' }],
 ];
 
@@ -140,6 +141,7 @@ describe('contextual: the best arm depends on the task type, 2,000 rounds', () =
     ['ucb1', { kind: 'ucb1' }],
     ['thompson', { kind: 'thompson' }],
     ['linucb', { kind: 'linucb' }],
+    ['lints', { kind: 'lints' }],
     ['neural', { kind: 'neural' }],
   ])('%s', async (name, spec) => {
     const [runs, ms] = await timed(() => runSeeds(spec, contextual, rounds));
@@ -152,10 +154,10 @@ describe('contextual: the best arm depends on the task type, 2,000 rounds', () =
     });
   });
 
-  it('linucb and neural have well under the regret of ucb1 and thompson', () => {
-    const { ucb1, thompson, linucb, neural } = results as Record<string, number>;
+  it('linucb, lints and neural have well under the regret of ucb1 and thompson', () => {
+    const { ucb1, thompson, linucb, lints, neural } = results as Record<string, number>;
     expect(ucb1).toBeGreaterThan(300); // context-blind: stuck on the arm that is best on average
-    for (const contextualRegret of [linucb!, neural!]) {
+    for (const contextualRegret of [linucb!, lints!, neural!]) {
       expect(contextualRegret).toBeLessThan(0.5 * ucb1!);
       expect(contextualRegret).toBeLessThan(0.5 * thompson!);
     }
@@ -188,6 +190,7 @@ const ALL_KINDS: [string, BanditSpecInput][] = [
   ['exp3', { kind: 'exp3' }],
   ['epsilon-greedy', { kind: 'epsilon-greedy', decay: 0.01 }],
   ['linucb', { kind: 'linucb' }],
+  ['lints', { kind: 'lints', scale: 0.5 }],
   ['neural', neuralSmall],
   ['neural thompson', { ...neuralSmall, exploration: 'thompson', hidden: [8] }],
 ];
@@ -269,6 +272,8 @@ describe('errors', () => {
     [{ kind: 'thompson', likelihood: 'poisson' }, /likelihood: .*bernoulli.*gaussian/],
     [{ kind: 'linucb', alpha: 'wide' }, /alpha: .*number/],
     [{ kind: 'linucb', ridge: 0 }, /ridge: /],
+    [{ kind: 'lints', scale: -1 }, /scale: .*>=0/],
+    [{ kind: 'lints', alpha: 1 }, /Unrecognized key.*"alpha"/],
     [{ kind: 'neural', hidden: [8, 0] }, /hidden\.1: /],
     [{ kind: 'neural', trainEvery: 1.5 }, /trainEvery: .*int/],
     [{ kind: 'ucb1', c: Infinity }, /c: /],
@@ -293,7 +298,7 @@ describe('errors', () => {
   });
 
   it('contextual bandits need a context of a fixed dimension', async () => {
-    for (const spec of [{ kind: 'linucb' }, neuralSmall] as BanditSpecInput[]) {
+    for (const spec of [{ kind: 'linucb' }, { kind: 'lints' }, neuralSmall] as BanditSpecInput[]) {
       const b = makeBandit(spec, ['a', 'b'], 1);
       await expect(async () => b.select()).rejects.toThrow(
         /a context \(\{ features: number\[\] \}\) is required/,

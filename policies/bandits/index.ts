@@ -1,7 +1,7 @@
 // Multi-armed and contextual bandits. Read types.ts first; docs/bandits.md has the algorithms and defaults.
 import { EpsilonGreedyBandit } from './epsilon-greedy.ts';
 import { Exp3Bandit } from './exp3.ts';
-import { LinUcbBandit } from './linucb.ts';
+import { LinTsBandit, LinUcbBandit } from './linucb.ts';
 import { NeuralBandit } from './neural.ts';
 import { RandomBandit } from './random.ts';
 import { parseBanditSpec, parseBanditState } from './spec.ts';
@@ -22,6 +22,7 @@ export { Rng, type RngState } from './rng.ts';
 export {
   EpsilonGreedyBandit,
   Exp3Bandit,
+  LinTsBandit,
   LinUcbBandit,
   NeuralBandit,
   RandomBandit,
@@ -49,6 +50,8 @@ export function makeBandit(spec: BanditSpecInput, arms: readonly string[], seed:
       return new EpsilonGreedyBandit(s, arms, seed);
     case 'linucb':
       return new LinUcbBandit(s, arms, seed);
+    case 'lints':
+      return new LinTsBandit(s, arms, seed);
     case 'neural':
       return new NeuralBandit(s, arms, seed);
     case 'random':
@@ -70,6 +73,8 @@ export function loadBandit(state: BanditState): Bandit {
       return new EpsilonGreedyBandit(s.spec, s.arms, s.seed, s);
     case 'linucb':
       return new LinUcbBandit(s.spec, s.arms, s.seed, s);
+    case 'lints':
+      return new LinTsBandit(s.spec, s.arms, s.seed, s);
     case 'neural':
       return new NeuralBandit(s.spec, s.arms, s.seed, s);
     case 'random':

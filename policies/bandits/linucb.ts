@@ -1,21 +1,23 @@
-// Disjoint LinUCB (Li et al. 2010): one ridge regression per arm on the context (plus a constant 1 when
-// `intercept`), score = θ̂ₐ·x + alpha·sqrt(xᵀAₐ⁻¹x). Rewards are used as given (any finite number).
+// Disjoint linear bandits: one ridge regression per arm on the context (plus a constant 1 when `intercept`).
+// - LinUCB (Li et al. 2010): score = θ̂ₐ·x + alpha·sqrt(xᵀAₐ⁻¹x).
+// - Linear Thompson sampling (Agrawal & Goyal 2013): score = θ̃ₐ·x with θ̃ₐ ~ N(θ̂ₐ, scale²·Aₐ⁻¹).
+// Rewards are used as given (any finite number).
 import { BaseBandit, checkContext, checkLength } from './base.ts';
 import { RidgeHead } from './linalg.ts';
-import type { LinUcbSpec, LinUcbState } from './spec.ts';
+import type { LinTsSpec, LinTsState, LinUcbSpec, LinUcbState } from './spec.ts';
 import type { BanditContext, Selection } from './types.ts';
 
-export class LinUcbBandit extends BaseBandit {
-  readonly kind = 'linucb';
+abstract class LinearBandit<S extends LinUcbSpec | LinTsSpec> extends BaseBandit {
+  abstract override readonly kind: S['kind'];
   private dim: number | null;
   private readonly counts: number[];
-  private heads: RidgeHead[] = [];
+  protected heads: RidgeHead[] = [];
 
   constructor(
-    readonly spec: LinUcbSpec,
+    readonly spec: S,
     arms: readonly string[],
     seed: number,
-    state?: LinUcbState,
+    state?: LinUcbState | LinTsState,
   ) {
     super(arms, seed, state?.rng);
     const k = this.arms.length;
@@ -40,22 +42,24 @@ export class LinUcbBandit extends BaseBandit {
     this.heads = this.arms.map(() => RidgeHead.fresh(this.width(dim), this.spec.ridge));
   }
 
-  private input(context: BanditContext | undefined): number[] {
+  protected input(context: BanditContext | undefined): number[] {
     const dim = checkContext(this.kind, context, this.dim);
     if (this.dim === null) this.initHeads(dim);
     const x = context!.features;
     return this.spec.intercept ? [...x, 1] : [...x];
   }
 
+  /** Per-arm score of context x (with the intercept appended). */
+  protected abstract score(head: RidgeHead, x: number[]): number;
+
   select(context?: BanditContext): Selection {
     const x = this.input(context);
-    const preds = this.heads.map((h) => h.predict(x));
-    const scores = preds.map((p) => p.mean + this.spec.alpha * p.width);
+    const scores = this.heads.map((h) => this.score(h, x));
     const i = this.argmax(scores);
     return {
       arm: this.arms[i]!,
       scores: this.scoresOf(scores),
-      info: { means: this.scoresOf(preds.map((p) => p.mean)) },
+      info: { means: this.scoresOf(this.heads.map((h) => h.predict(x).mean)) },
     };
   }
 
@@ -68,14 +72,36 @@ export class LinUcbBandit extends BaseBandit {
     this.t += 1;
   }
 
-  state(): LinUcbState {
+  protected linearState() {
     return {
-      kind: 'linucb',
       ...this.common(),
-      spec: { ...this.spec },
       dim: this.dim,
       counts: [...this.counts],
       heads: this.heads.map((h) => h.toJSON()),
     };
+  }
+}
+
+export class LinUcbBandit extends LinearBandit<LinUcbSpec> {
+  readonly kind = 'linucb';
+
+  protected score(head: RidgeHead, x: number[]): number {
+    return head.ucb(x, this.spec.alpha);
+  }
+
+  state(): LinUcbState {
+    return { kind: 'linucb', spec: { ...this.spec }, ...this.linearState() };
+  }
+}
+
+export class LinTsBandit extends LinearBandit<LinTsSpec> {
+  readonly kind = 'lints';
+
+  protected score(head: RidgeHead, x: number[]): number {
+    return head.sample(x, this.spec.scale, this.rng);
+  }
+
+  state(): LinTsState {
+    return { kind: 'lints', spec: { ...this.spec }, ...this.linearState() };
   }
 }

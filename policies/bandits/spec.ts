@@ -53,6 +53,18 @@ export const linucbSpecSchema = z.strictObject({
   dim: count.optional(),
 });
 
+export const lintsSpecSchema = z.strictObject({
+  kind: z.literal('lints'),
+  /** Posterior scale v: θ̃ ~ N(θ̂, v²·A⁻¹). */
+  scale: nonNegative.default(1),
+  /** Ridge (prior precision) λ: A starts as λI. */
+  ridge: positive.default(1),
+  /** Append a constant 1 feature. */
+  intercept: z.boolean().default(true),
+  /** Context dimension; inferred from the first context when absent. */
+  dim: count.optional(),
+});
+
 export const neuralSpecSchema = z.strictObject({
   kind: z.literal('neural'),
   /** Hidden layer widths; the last one is the representation the per-arm linear heads use. */
@@ -85,6 +97,7 @@ export const BANDIT_KINDS = [
   'exp3',
   'epsilon-greedy',
   'linucb',
+  'lints',
   'neural',
   'random',
 ] as const;
@@ -98,6 +111,7 @@ export const banditSpecSchema = z.discriminatedUnion(
     exp3SpecSchema,
     epsilonGreedySpecSchema,
     linucbSpecSchema,
+    lintsSpecSchema,
     neuralSpecSchema,
     randomSpecSchema,
   ],
@@ -118,6 +132,7 @@ export type ThompsonSpec = z.output<typeof thompsonSpecSchema>;
 export type Exp3Spec = z.output<typeof exp3SpecSchema>;
 export type EpsilonGreedySpec = z.output<typeof epsilonGreedySpecSchema>;
 export type LinUcbSpec = z.output<typeof linucbSpecSchema>;
+export type LinTsSpec = z.output<typeof lintsSpecSchema>;
 export type NeuralSpec = z.output<typeof neuralSpecSchema>;
 export type RandomSpec = z.output<typeof randomSpecSchema>;
 
@@ -196,6 +211,15 @@ export const linucbStateSchema = z.strictObject({
   heads: z.array(ridgeHead),
 });
 
+export const lintsStateSchema = z.strictObject({
+  kind: z.literal('lints'),
+  ...common,
+  spec: lintsSpecSchema,
+  dim: z.int().min(1).nullable(),
+  counts: pulls,
+  heads: z.array(ridgeHead),
+});
+
 export const neuralStateSchema = z.strictObject({
   kind: z.literal('neural'),
   ...common,
@@ -223,6 +247,7 @@ export const banditStateSchema = z.discriminatedUnion('kind', [
   exp3StateSchema,
   epsilonGreedyStateSchema,
   linucbStateSchema,
+  lintsStateSchema,
   neuralStateSchema,
   randomStateSchema,
 ]);
@@ -234,6 +259,7 @@ export type ThompsonState = z.output<typeof thompsonStateSchema>;
 export type Exp3State = z.output<typeof exp3StateSchema>;
 export type EpsilonGreedyState = z.output<typeof epsilonGreedyStateSchema>;
 export type LinUcbState = z.output<typeof linucbStateSchema>;
+export type LinTsState = z.output<typeof lintsStateSchema>;
 export type NeuralState = z.output<typeof neuralStateSchema>;
 export type RandomState = z.output<typeof randomStateSchema>;
 

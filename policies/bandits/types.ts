@@ -16,6 +16,7 @@ export type {
   BanditState,
   EpsilonGreedySpec,
   Exp3Spec,
+  LinTsSpec,
   LinUcbSpec,
   NeuralSpec,
   ThompsonSpec,
@@ -40,7 +41,7 @@ export interface Selection {
 export interface Bandit {
   readonly kind: string;
   readonly arms: readonly string[];
-  /** Contextual bandits (linucb, neural) require a context; the others ignore it. */
+  /** Contextual bandits (linucb, lints, neural) require a context; the others ignore it. */
   select(context?: BanditContext): Promise<Selection> | Selection;
   /** `reward` must be finite; an unknown arm throws. See docs/bandits.md for which kinds clamp to [0, 1]. */
   update(arm: string, reward: number, context?: BanditContext): Promise<void> | void;
