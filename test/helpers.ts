@@ -23,19 +23,26 @@ export async function removeDir(dir: string): Promise<void> {
 }
 
 /**
- * A shell fragment that starts `command` after printing `label=<host pid>`. Commands run in their own pid
- * namespace, where `$$` and `$!` are not host pids; /proc (the host's) names the real one.
+ * A shell fragment that prints `label=<tag>` and starts `command` with argv[0] `repogym-tag-<tag>`, so the
+ * host can find the process by its command line: commands run in their own pid namespace (and under bwrap
+ * with their own /proc), where no pid they can see is a host pid.
  */
 export function withHostPid(label: string, command: string): string {
-  return `sh -c 'read -r p _ </proc/self/stat; echo ${label}=$p; exec ${command}'`;
+  const tag = 100_000_000 + Math.floor(Math.random() * 900_000_000);
+  return `bash -c 'echo ${label}=${tag}; exec -a repogym-tag-${tag} ${command}'`;
 }
 
-/** True while `pid` runs; a zombie waiting to be reaped counts as gone. Polls briefly: SIGKILL is async. */
-export async function isRunning(pid: number, graceMs = 1000): Promise<boolean> {
+/** True while the process tagged `tag` by withHostPid runs (zombies have no command line, so they count as gone). Polls briefly: SIGKILL is async. */
+export async function isRunning(tag: number, graceMs = 1000): Promise<boolean> {
+  const needle = `repogym-tag-${tag}\0`;
   const deadline = Date.now() + graceMs;
   for (;;) {
-    const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => null);
-    const running = stat !== null && stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
+    let running = false;
+    for (const entry of await readdir('/proc')) {
+      if (!/^\d+$/.test(entry)) continue;
+      const cmdline = await readFile(`/proc/${entry}/cmdline`, 'latin1').catch(() => '');
+      if (cmdline.startsWith(needle)) running = true;
+    }
     if (!running || Date.now() > deadline) return running;
     await new Promise((r) => setTimeout(r, 50));
   }

@@ -107,8 +107,14 @@ export interface RunOptions {
   stdin?: string;
   /** argv prefix that places the command in the sandbox's cgroup. */
   enter?: string[];
+  /** argv prefix that isolates the command (bwrap), inside the resource measurement. */
+  isolate?: string[];
   /** Kills every process of the sandbox, also those that left the process group. */
   killAll?: () => void;
+  /** Started with the command; `stop()` says whether the memory limit killed it. */
+  watchMemory?: () => { stop(): boolean };
+  /** Named in the output when the memory limit kills the command. */
+  memoryMb?: number;
 }
 
 /** Kills every process of a group; ignores a group that is already gone. */
@@ -122,10 +128,15 @@ function killGroup(pid: number): void {
 
 export async function runCommand(command: string | string[], opts: RunOptions): Promise<ExecResult> {
   const argv = typeof command === 'string' ? ['bash', '-c', command] : command;
-  const timed = hasGnuTime ? [TIME_BIN, '-q', '-f', '%e %U %S %M', '-o', opts.telemetryFile, ...argv] : argv;
+  const isolated = [...(opts.isolate ?? []), ...argv];
+  // GNU time runs outside the isolation: its report file lives outside the agent's reach.
+  const timed = hasGnuTime
+    ? [TIME_BIN, '-q', '-f', '%e %U %S %M', '-o', opts.telemetryFile, ...isolated]
+    : isolated;
   const wrapped = [...(opts.enter ?? []), ...timed];
   const started = performance.now();
   const output = new CappedBuffer(opts.maxOutputBytes);
+  const memoryWatch = opts.watchMemory?.();
   const child = spawn(wrapped[0]!, wrapped.slice(1), {
     cwd: opts.cwd,
     env: opts.env,
@@ -158,6 +169,7 @@ export async function runCommand(command: string | string[], opts: RunOptions): 
     child.once('exit', (code, sig) => resolve({ exitCode: code, signal: sig }));
   });
   clearTimeout(timer);
+  const outOfMemory = memoryWatch?.stop() ?? false;
   // Background processes the command left behind die with it: a step leaves nothing running.
   if (pid) killGroup(pid);
   opts.killAll?.();
@@ -173,6 +185,10 @@ export async function runCommand(command: string | string[], opts: RunOptions): 
   });
   const wallMs = Math.round(performance.now() - started);
   if (spawnError) output.push(Buffer.from(`failed to start: ${spawnError.message}\n`));
+  if (outOfMemory)
+    output.push(
+      Buffer.from(`\n[killed: the sandbox's memory limit (${opts.memoryMb ?? '?'} MiB) was exceeded]\n`),
+    );
 
   let cpuMs: number | null = null;
   let peakRssKb: number | null = null;
@@ -190,6 +206,7 @@ export async function runCommand(command: string | string[], opts: RunOptions): 
     exitCode: timedOut ? null : exitCode,
     signal: timedOut ? 'SIGKILL' : signal,
     timedOut,
+    outOfMemory,
     truncatedBytes: output.dropped,
     telemetry: { wallMs, cpuMs, peakRssKb },
   };

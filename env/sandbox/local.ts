@@ -1,6 +1,7 @@
 // Local sandbox: a copy-on-write layer (overlayfs) over a pristine checkout, or a git worktree where the
-// process may not mount. Commands run as processes of this machine: isolation of the filesystem outside the
-// tree comes with the bwrap/Docker backends; here every *file action* is confined to the tree.
+// process may not mount. Commands run under bubblewrap where it works (isolation.ts), else as plain
+// processes of this machine; either way every *file action* is confined to the tree, and cgroups (or a
+// watchdog) limit memory and processes.
 import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
@@ -22,6 +23,7 @@ import { promisify } from 'node:util';
 import { FIXED_IDENTITY, git, gitSequence } from '../git.ts';
 import { createContainment, processAlive, sweepStaleCgroups, type Containment } from './containment.ts';
 import { DEFAULT_MAX_OUTPUT_BYTES, runCommand, scrubbedEnv } from './exec.ts';
+import { bwrapPrefix, resolveIsolation, type IsolationMode } from './isolation.ts';
 import { SandboxPathError, type ExecOptions, type ExecResult, type Sandbox } from './types.ts';
 
 const execFileAsync = promisify(execFile);
@@ -38,6 +40,12 @@ export interface LocalSandboxOptions {
   commit: string;
   cacheDir?: string;
   layer?: 'auto' | 'overlay' | 'worktree';
+  /** `auto`: bwrap where it works, else `none` (with a warning). */
+  isolation?: IsolationMode;
+  /** Memory of all the sandbox's processes together (default 4096 MiB). */
+  memoryMb?: number;
+  /** Most processes at once (default 4096). */
+  pidsMax?: number;
   defaultTimeoutSec?: number;
 }
 
@@ -183,8 +191,14 @@ export async function createLocalSandbox(opts: LocalSandboxOptions): Promise<San
   const tmp = path.join(episodeDir, 'tmp');
   let layer: 'overlay' | 'worktree' = 'worktree';
   let containment: Containment | undefined;
+  const isolation = resolveIsolation(opts.isolation);
+  const worktreeGitDir: string[] = [];
   try {
-    containment = await createContainment(path.basename(episodeDir));
+    containment = await createContainment(path.basename(episodeDir), {
+      memoryMb: opts.memoryMb,
+      pidsMax: opts.pidsMax,
+      pidNamespace: isolation === 'none',
+    });
     await Promise.all([mkdir(tree), mkdir(home), mkdir(tmp), mkdir(path.join(episodeDir, 'objects'))]);
     if (opts.layer !== 'worktree' && (await tryOverlay(pristine.dir, episodeDir, tree))) {
       layer = 'overlay';
@@ -195,6 +209,8 @@ export async function createLocalSandbox(opts: LocalSandboxOptions): Promise<San
     } else {
       await rm(tree, { recursive: true });
       await git(['worktree', 'add', '-q', '--detach', tree, pristine.head], { cwd: pristine.dir });
+      const pointer = await readFile(path.join(tree, '.git'), 'utf8');
+      worktreeGitDir.push(pointer.replace(/^gitdir: /, '').trim());
     }
   } catch (err) {
     await containment?.dispose();
@@ -207,6 +223,8 @@ export async function createLocalSandbox(opts: LocalSandboxOptions): Promise<San
     home,
     tmp,
     layer,
+    isolation,
+    worktreeGitDir,
     pristine,
     containment,
     opts.defaultTimeoutSec ?? 30,
@@ -222,6 +240,9 @@ class LocalSandbox implements Sandbox {
     private readonly home: string,
     private readonly tmp: string,
     readonly layer: 'overlay' | 'worktree',
+    readonly isolation: 'bwrap' | 'none',
+    /** The worktree's own git directory in the pristine checkout (worktree layer only). */
+    private readonly worktreeGitDir: string[],
     private readonly pristine: Pristine,
     private readonly containment: Containment,
     private readonly defaultTimeoutSec: number,
@@ -234,16 +255,29 @@ class LocalSandbox implements Sandbox {
   async exec(command: string | string[], opts: ExecOptions = {}): Promise<ExecResult> {
     this.assertLive();
     const cwd = opts.cwd ? await this.resolve(opts.cwd) : this.root;
+    const bwrap = this.isolation === 'bwrap';
+    // Inside bwrap the sandbox's tmp directory is mounted at /tmp.
+    const env = { ...scrubbedEnv(this.home, bwrap ? '/tmp' : this.tmp, opts.env), ...this.containment.env };
     return runCommand(command, {
       cwd,
-      env: { ...scrubbedEnv(this.home, this.tmp, opts.env), ...this.containment.env },
+      env,
       timeoutSec: opts.timeoutSec ?? this.defaultTimeoutSec,
       maxOutputBytes: opts.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES,
       telemetryFile: path.join(this.episodeDir, `time-${randomBytes(4).toString('hex')}`),
       stdin: opts.stdin,
       enter: this.containment.enter,
+      isolate: bwrap ? bwrapPrefix({ ...this.bwrapMounts(), tmp: this.tmp, cwd, env }) : undefined,
       killAll: () => this.containment.killAll(),
+      watchMemory: () => this.containment.watchMemory(),
+      memoryMb: this.containment.memoryMb,
     });
+  }
+
+  /** A worktree's .git is a file pointing into the pristine checkout: git inside needs that visible. */
+  private bwrapMounts(): { writable: string[]; readOnly: string[] } {
+    if (this.layer === 'overlay') return { writable: [this.root, this.home], readOnly: [] };
+    const gitDir = path.join(this.pristine.dir, '.git');
+    return { writable: [this.root, this.home, ...this.worktreeGitDir], readOnly: [gitDir] };
   }
 
   resolve(relPath: string): Promise<string> {

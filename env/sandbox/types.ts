@@ -1,5 +1,5 @@
-// The sandbox contract. A backend (local overlay/worktree today; bwrap and Docker later) implements this
-// and nothing else; the env only talks to a Sandbox.
+// The sandbox contract. A backend (local: overlay or worktree, isolated by bwrap or not; Docker) implements
+// this and nothing else; the env only talks to a Sandbox.
 import type { Telemetry } from '../types.ts';
 
 export interface ExecOptions {
@@ -21,6 +21,8 @@ export interface ExecResult {
   exitCode: number | null;
   signal: string | null;
   timedOut: boolean;
+  /** The sandbox's memory limit killed the command (or one of its processes). */
+  outOfMemory: boolean;
   /** Bytes dropped from the middle of the output; 0 when nothing was dropped. */
   truncatedBytes: number;
   telemetry: Telemetry;
@@ -29,8 +31,10 @@ export interface ExecResult {
 export interface Sandbox {
   /** Absolute host path of the working tree (the repository root). */
   readonly root: string;
-  /** How the working tree was made ('overlay' | 'worktree'), for telemetry and docs. */
+  /** How the working tree was made ('overlay' | 'worktree' | 'container'), for telemetry and docs. */
   readonly layer: string;
+  /** What isolates its commands: 'bwrap', 'none' or 'docker'. */
+  readonly isolation: string;
   /** A string runs under `bash -c`; an array runs that argv directly, no shell. */
   exec(command: string | string[], opts?: ExecOptions): Promise<ExecResult>;
   readFile(relPath: string): Promise<string>;
