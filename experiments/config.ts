@@ -4,6 +4,8 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import YAML from 'yaml';
 import { z } from 'zod';
+import { DEFAULT_MEMORY_MB, DEFAULT_PIDS_MAX } from '../env/sandbox/containment.ts';
+import { ISOLATION_MODES } from '../env/sandbox/isolation.ts';
 import { banditSpecSchema } from '../policies/bandits/spec.ts';
 import { llmOptionsSchema } from '../policies/llm.ts';
 import { REPAIR_STRATEGY_NAMES, repairOptionsSchema } from '../policies/repair/index.ts';
@@ -203,8 +205,25 @@ export const experimentConfigSchema = z.strictObject({
     .strictObject({
       backend: z.literal('local').default('local'),
       layer: z.enum(['auto', 'overlay', 'worktree']).default('auto'),
+      isolation: z
+        .enum(ISOLATION_MODES)
+        .default('auto')
+        .describe('bwrap: bubblewrap namespaces; none: plain processes (warns); auto: bwrap where it works'),
+      memory_mb: z
+        .number()
+        .int()
+        .positive()
+        .default(DEFAULT_MEMORY_MB)
+        .describe("all of a sandbox's processes"),
+      pids_max: z.number().int().positive().default(DEFAULT_PIDS_MAX),
     })
-    .default({ backend: 'local', layer: 'auto' }),
+    .default({
+      backend: 'local',
+      layer: 'auto',
+      isolation: 'auto',
+      memory_mb: DEFAULT_MEMORY_MB,
+      pids_max: DEFAULT_PIDS_MAX,
+    }),
   templates_dir: z
     .string()
     .min(1)

@@ -423,6 +423,9 @@ async function runWithRetries(
           repo: task.repo,
           commit: task.base_commit,
           layer: config.sandbox.layer,
+          isolation: config.sandbox.isolation,
+          memoryMb: config.sandbox.memory_mb,
+          pidsMax: config.sandbox.pids_max,
           defaultTimeoutSec: task.timeouts.command_sec,
         }),
     });
