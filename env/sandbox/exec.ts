@@ -53,11 +53,25 @@ export class CappedBuffer {
   }
 }
 
-/** Caps a string the same way CappedBuffer caps a stream. */
+const MARKER_PATTERN = /\n\[\.\.\. (\d+) bytes truncated \.\.\.\]\n/;
+
+/**
+ * Caps a string the same way CappedBuffer caps a stream. Text that was capped before (a command's output
+ * with a suffix added) is cut around its marker, and the new marker counts every byte dropped.
+ */
 export function capText(text: string, cap = DEFAULT_MAX_OUTPUT_BYTES): string {
-  const buffer = new CappedBuffer(cap);
-  buffer.push(Buffer.from(text, 'utf8'));
-  return buffer.toString();
+  const marker = MARKER_PATTERN.exec(text);
+  if (!marker || Buffer.byteLength(text) <= cap) {
+    const buffer = new CappedBuffer(cap);
+    buffer.push(Buffer.from(text, 'utf8'));
+    return buffer.toString();
+  }
+  const before = Buffer.from(text.slice(0, marker.index), 'utf8');
+  const after = Buffer.from(text.slice(marker.index + marker[0].length), 'utf8');
+  const head = before.subarray(0, Math.ceil(cap / 2));
+  const tail = after.subarray(Math.max(0, after.length - Math.floor(cap / 2)));
+  const dropped = Number(marker[1]) + (before.length - head.length) + (after.length - tail.length);
+  return head.toString('utf8') + TRUNCATION_MARKER(dropped) + tail.toString('utf8');
 }
 
 // Variables a build or test tool legitimately needs. Everything else (API keys, tokens, cloud credentials,

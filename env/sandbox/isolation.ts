@@ -129,6 +129,7 @@ export function bwrapPrefix(layout: BwrapLayout): string[] {
   args.push('--dev', '/dev', '--proc', '/proc', '--bind', layout.tmp, '/tmp');
   for (const dir of layout.readOnly) args.push('--ro-bind', dir, dir);
   for (const dir of layout.writable) args.push('--bind', dir, dir);
-  args.push('--chdir', layout.cwd, '--');
+  // The new root is a tmpfs bwrap made for the mount points; read-only, nothing lands outside the binds.
+  args.push('--remount-ro', '/', '--chdir', layout.cwd, '--');
   return args;
 }
