@@ -1,7 +1,7 @@
 // Hostile actions against each isolating backend, through the env as an agent would send them: each is
 // contained, ends in a clear observation, and leaves nothing behind (processes, files, cgroups).
 import { existsSync, readdirSync } from 'node:fs';
-import { readdir } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -10,7 +10,9 @@ import { CodingEnv } from '../env/coding-env.ts';
 import { SANDBOX_MARKER } from '../env/sandbox/containment.ts';
 import { createLocalSandbox, SANDBOX_PREFIX } from '../env/sandbox/local.ts';
 import type { Sandbox } from '../env/sandbox/types.ts';
-import type { Action, Observation, Task } from '../env/types.ts';
+import type { Task } from '../datasets/types.ts';
+import type { Action } from '../env/actions.ts';
+import type { Observation } from '../env/types.ts';
 import { pyFixture, type Fixture } from './fixtures.ts';
 import { isRunning, removeDir, withHostPid } from './helpers.ts';
 
@@ -40,9 +42,7 @@ async function sandboxProcesses(): Promise<number> {
   let found = 0;
   for (const entry of await readdir('/proc')) {
     if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
-    const environ = await import('node:fs/promises')
-      .then((fs) => fs.readFile(`/proc/${entry}/environ`, 'latin1'))
-      .catch(() => '');
+    const environ = await readFile(`/proc/${entry}/environ`, 'latin1').catch(() => '');
     if (environ.includes(`${SANDBOX_MARKER}=${SANDBOX_PREFIX}${process.pid}-`)) found++;
   }
   return found;
