@@ -385,7 +385,7 @@ describe('repair policy on real repositories', () => {
   it('the quickstart config loads: two learners and the random baseline over the repair strategies', async () => {
     const config = await loadConfig(path.join(import.meta.dirname, '..', 'experiments', 'quickstart.yaml'));
     expect(config.policies.map((p) => (p.name === 'bandit' ? p.bandit.kind : p.name))).toEqual([
-      'thompson',
+      'lints',
       'linucb',
       'random',
     ]);
