@@ -21,7 +21,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { FIXED_IDENTITY, git, gitSequence } from '../git.ts';
-import { createContainment, processAlive, sweepStaleCgroups, type Containment } from './containment.ts';
+import { createContainment, processAlive, sweepStaleCgroups } from './containment.ts';
 import { DEFAULT_MAX_OUTPUT_BYTES, runCommand, scrubbedEnv } from './exec.ts';
 import { bwrapPrefix, resolveIsolation, type IsolationMode } from './isolation.ts';
 import { SandboxPathError, type ExecOptions, type ExecResult, type Sandbox } from './types.ts';
@@ -179,74 +179,115 @@ async function tryOverlay(lower: string, episodeDir: string, tree: string): Prom
   }
 }
 
-export async function createLocalSandbox(opts: LocalSandboxOptions): Promise<Sandbox> {
+/** Where a local sandbox's tree lives; a command runner mounts these. */
+export interface TreeLayout {
+  root: string;
+  home: string;
+  tmp: string;
+  episodeDir: string;
+  /** Writable, at the same path inside an isolation layer: the tree, the home, a worktree's git dir. */
+  writable: string[];
+  /** Read-only at the same path (a worktree's pristine .git), mounted before `writable`. */
+  readOnly: string[];
+}
+
+/** Runs the commands of a sandbox whose tree, files and diff stay on this machine. */
+export interface CommandRunner {
+  /** 'bwrap', 'none', 'docker'. */
+  readonly isolation: string;
+  /** `opts.cwd` is an absolute path inside the tree. */
+  exec(command: string | string[], opts: ExecOptions & { cwd: string }): Promise<ExecResult>;
+  dispose(): Promise<void>;
+}
+
+/** Runs commands as processes of this machine, under bwrap or not, in the sandbox's cgroups. */
+async function processRunner(opts: LocalSandboxOptions, tree: TreeLayout): Promise<CommandRunner> {
+  const isolation = resolveIsolation(opts.isolation);
+  const containment = await createContainment(path.basename(tree.episodeDir), {
+    memoryMb: opts.memoryMb,
+    pidsMax: opts.pidsMax,
+    pidNamespace: isolation === 'none',
+  });
+  const bwrap = isolation === 'bwrap';
+  return {
+    isolation,
+    exec(command, execOpts) {
+      // Inside bwrap the sandbox's tmp directory is mounted at /tmp.
+      const env = { ...scrubbedEnv(tree.home, bwrap ? '/tmp' : tree.tmp, execOpts.env), ...containment.env };
+      return runCommand(command, {
+        cwd: execOpts.cwd,
+        env,
+        timeoutSec: execOpts.timeoutSec ?? opts.defaultTimeoutSec ?? 30,
+        maxOutputBytes: execOpts.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES,
+        telemetryFile: path.join(tree.episodeDir, `time-${randomBytes(4).toString('hex')}`),
+        stdin: execOpts.stdin,
+        enter: containment.enter,
+        isolate: bwrap ? bwrapPrefix({ ...tree, cwd: execOpts.cwd, env }) : undefined,
+        killAll: () => containment.killAll(),
+        watchMemory: () => containment.watchMemory(),
+        memoryMb: containment.memoryMb,
+      });
+    },
+    dispose: () => containment.dispose(),
+  };
+}
+
+export async function createLocalSandbox(
+  opts: LocalSandboxOptions,
+  makeRunner: (tree: TreeLayout) => Promise<CommandRunner> = (tree) => processRunner(opts, tree),
+): Promise<Sandbox> {
   if (!sweptStale) {
     sweptStale = true;
     await sweepStaleSandboxes();
   }
   const pristine = await ensurePristine(opts.repo, opts.commit, opts.cacheDir);
   const episodeDir = await mkdtemp(path.join(os.tmpdir(), `${SANDBOX_PREFIX}${process.pid}-`));
-  const tree = path.join(episodeDir, 'repo');
+  const root = path.join(episodeDir, 'repo');
   const home = path.join(episodeDir, 'home');
   const tmp = path.join(episodeDir, 'tmp');
+  const tree: TreeLayout = { root, home, tmp, episodeDir, writable: [root, home], readOnly: [] };
   let layer: 'overlay' | 'worktree' = 'worktree';
-  let containment: Containment | undefined;
-  const isolation = resolveIsolation(opts.isolation);
-  const worktreeGitDir: string[] = [];
+  let runner: CommandRunner | undefined;
   try {
-    containment = await createContainment(path.basename(episodeDir), {
-      memoryMb: opts.memoryMb,
-      pidsMax: opts.pidsMax,
-      pidNamespace: isolation === 'none',
-    });
-    await Promise.all([mkdir(tree), mkdir(home), mkdir(tmp), mkdir(path.join(episodeDir, 'objects'))]);
-    if (opts.layer !== 'worktree' && (await tryOverlay(pristine.dir, episodeDir, tree))) {
+    await Promise.all([mkdir(root), mkdir(home), mkdir(tmp), mkdir(path.join(episodeDir, 'objects'))]);
+    if (opts.layer !== 'worktree' && (await tryOverlay(pristine.dir, episodeDir, root))) {
       layer = 'overlay';
     } else if (opts.layer === 'overlay') {
       throw new Error(
         'overlay mount failed (needs root or a user namespace) and layer "overlay" was required',
       );
     } else {
-      await rm(tree, { recursive: true });
-      await git(['worktree', 'add', '-q', '--detach', tree, pristine.head], { cwd: pristine.dir });
-      const pointer = await readFile(path.join(tree, '.git'), 'utf8');
-      worktreeGitDir.push(pointer.replace(/^gitdir: /, '').trim());
+      await rm(root, { recursive: true });
+      await git(['worktree', 'add', '-q', '--detach', root, pristine.head], { cwd: pristine.dir });
+      // The worktree's .git is a file pointing into the pristine checkout: git inside an isolation layer
+      // needs that visible, and its own part of it writable.
+      const pointer = await readFile(path.join(root, '.git'), 'utf8');
+      tree.writable.push(pointer.replace(/^gitdir: /, '').trim());
+      tree.readOnly.push(path.join(pristine.dir, '.git'));
     }
+    runner = await makeRunner(tree);
   } catch (err) {
-    await containment?.dispose();
+    if (layer === 'overlay') await unmount(root);
     await rm(episodeDir, { recursive: true, force: true });
     throw err;
   }
-  return new LocalSandbox(
-    tree,
-    episodeDir,
-    home,
-    tmp,
-    layer,
-    isolation,
-    worktreeGitDir,
-    pristine,
-    containment,
-    opts.defaultTimeoutSec ?? 30,
-  );
+  return new LocalSandbox(tree, layer, pristine, runner);
 }
 
 class LocalSandbox implements Sandbox {
   private disposed = false;
+  readonly root: string;
+  readonly isolation: string;
 
   constructor(
-    readonly root: string,
-    private readonly episodeDir: string,
-    private readonly home: string,
-    private readonly tmp: string,
+    private readonly tree: TreeLayout,
     readonly layer: 'overlay' | 'worktree',
-    readonly isolation: 'bwrap' | 'none',
-    /** The worktree's own git directory in the pristine checkout (worktree layer only). */
-    private readonly worktreeGitDir: string[],
     private readonly pristine: Pristine,
-    private readonly containment: Containment,
-    private readonly defaultTimeoutSec: number,
-  ) {}
+    private readonly runner: CommandRunner,
+  ) {
+    this.root = tree.root;
+    this.isolation = runner.isolation;
+  }
 
   private assertLive(): void {
     if (this.disposed) throw new Error('sandbox was disposed');
@@ -255,29 +296,7 @@ class LocalSandbox implements Sandbox {
   async exec(command: string | string[], opts: ExecOptions = {}): Promise<ExecResult> {
     this.assertLive();
     const cwd = opts.cwd ? await this.resolve(opts.cwd) : this.root;
-    const bwrap = this.isolation === 'bwrap';
-    // Inside bwrap the sandbox's tmp directory is mounted at /tmp.
-    const env = { ...scrubbedEnv(this.home, bwrap ? '/tmp' : this.tmp, opts.env), ...this.containment.env };
-    return runCommand(command, {
-      cwd,
-      env,
-      timeoutSec: opts.timeoutSec ?? this.defaultTimeoutSec,
-      maxOutputBytes: opts.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES,
-      telemetryFile: path.join(this.episodeDir, `time-${randomBytes(4).toString('hex')}`),
-      stdin: opts.stdin,
-      enter: this.containment.enter,
-      isolate: bwrap ? bwrapPrefix({ ...this.bwrapMounts(), tmp: this.tmp, cwd, env }) : undefined,
-      killAll: () => this.containment.killAll(),
-      watchMemory: () => this.containment.watchMemory(),
-      memoryMb: this.containment.memoryMb,
-    });
-  }
-
-  /** A worktree's .git is a file pointing into the pristine checkout: git inside needs that visible. */
-  private bwrapMounts(): { writable: string[]; readOnly: string[] } {
-    if (this.layer === 'overlay') return { writable: [this.root, this.home], readOnly: [] };
-    const gitDir = path.join(this.pristine.dir, '.git');
-    return { writable: [this.root, this.home, ...this.worktreeGitDir], readOnly: [gitDir] };
+    return this.runner.exec(command, { ...opts, cwd });
   }
 
   resolve(relPath: string): Promise<string> {
@@ -319,8 +338,8 @@ class LocalSandbox implements Sandbox {
     const env = {
       GIT_DIR: gitDir,
       GIT_WORK_TREE: this.root,
-      GIT_INDEX_FILE: path.join(this.episodeDir, 'diff.index'),
-      GIT_OBJECT_DIRECTORY: path.join(this.episodeDir, 'objects'),
+      GIT_INDEX_FILE: path.join(this.tree.episodeDir, 'diff.index'),
+      GIT_OBJECT_DIRECTORY: path.join(this.tree.episodeDir, 'objects'),
       GIT_ALTERNATE_OBJECT_DIRECTORIES: path.join(gitDir, 'objects'),
     };
     return gitSequence(
@@ -336,7 +355,7 @@ class LocalSandbox implements Sandbox {
   async dispose(): Promise<void> {
     if (this.disposed) return;
     this.disposed = true;
-    await this.containment.dispose();
+    await this.runner.dispose();
     if (this.layer === 'overlay') {
       await unmount(this.root);
     } else {
@@ -344,7 +363,7 @@ class LocalSandbox implements Sandbox {
         () => undefined,
       );
     }
-    await rm(this.episodeDir, { recursive: true, force: true });
+    await rm(this.tree.episodeDir, { recursive: true, force: true });
     if (this.layer === 'worktree')
       await git(['worktree', 'prune'], { cwd: this.pristine.dir }).catch(() => {});
   }
