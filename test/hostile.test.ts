@@ -8,6 +8,8 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CodingEnv } from '../env/coding-env.ts';
 import { SANDBOX_MARKER } from '../env/sandbox/containment.ts';
+import Docker from 'dockerode';
+import { createDockerSandbox, SANDBOX_LABEL } from '../env/sandbox/docker.ts';
 import { createLocalSandbox, SANDBOX_PREFIX } from '../env/sandbox/local.ts';
 import type { Sandbox } from '../env/sandbox/types.ts';
 import type { Task } from '../datasets/types.ts';
@@ -21,6 +23,8 @@ const MEMORY_MB = 256;
 interface Backend {
   name: string;
   sandbox: (task: Task) => Promise<Sandbox>;
+  /** Processes this test file's sandboxes run beyond their own plumbing. */
+  processes: () => Promise<number>;
 }
 
 const BACKENDS: Backend[] = [
@@ -34,6 +38,19 @@ const BACKENDS: Backend[] = [
         memoryMb: MEMORY_MB,
         pidsMax: 256,
       }),
+    processes: sandboxProcesses,
+  },
+  {
+    // DOCKER_HOST: the private dockerd .ci/run starts (scripts/dockerd.sh).
+    name: 'docker',
+    sandbox: (task) =>
+      createDockerSandbox({
+        repo: task.repo,
+        commit: task.base_commit,
+        memoryMb: MEMORY_MB,
+        pidsMax: 256,
+      }),
+    processes: containerProcesses,
   },
 ];
 
@@ -46,6 +63,30 @@ async function sandboxProcesses(): Promise<number> {
     if (environ.includes(`${SANDBOX_MARKER}=${SANDBOX_PREFIX}${process.pid}-`)) found++;
   }
   return found;
+}
+
+/** Processes in this process's sandbox containers other than each one's init and keeper. */
+async function containerProcesses(): Promise<number> {
+  const docker = new Docker();
+  let found = 0;
+  for (const info of await sandboxContainers()) {
+    const top = await docker
+      .getContainer(info.Id)
+      .top({ ps_args: '-o pid,args' })
+      .catch(() => ({ Processes: [] as string[][] }));
+    found += top.Processes.filter(
+      ([, args]: string[]) => !/docker-init -- sleep 14400$|^sleep 14400$/.test(args ?? ''),
+    ).length;
+  }
+  return found;
+}
+
+async function sandboxContainers() {
+  const containers = await new Docker().listContainers({
+    all: true,
+    filters: { label: [SANDBOX_LABEL] },
+  });
+  return containers.filter((c) => c.Labels['repogym.owner']?.endsWith(`:${process.pid}`));
 }
 
 function sandboxDirs(): string[] {
@@ -90,15 +131,16 @@ describe.each(BACKENDS)('hostile actions under $name', (backend) => {
   afterAll(async () => {
     await env.close();
     // Nothing left behind once the episode is closed.
-    expect(await sandboxProcesses()).toBe(0);
+    expect(await backend.processes()).toBe(0);
     expect(sandboxDirs()).toEqual([]);
     expect(cgroups()).toEqual([]);
+    if (backend.name === 'docker') expect(await sandboxContainers()).toEqual([]);
   });
 
   it('a fork bomb hits the pids limit and is gone when the command ends', async () => {
     const obs = await run(':(){ :|:& };:; sleep 2; echo survived', 10);
     expect(obs.output).toMatch(/Resource temporarily unavailable|retry: No child processes|fork/);
-    expect(await sandboxProcesses()).toBe(0);
+    expect(await backend.processes()).toBe(0);
     // The sandbox still works afterwards.
     expect((await run('echo fine')).output).toContain('fine');
   });
@@ -135,7 +177,7 @@ while True:
       `nohup ${withHostPid('a', 'sleep 1000')} >/dev/null 2>&1 & setsid -f ${withHostPid('b', 'sleep 1001')}; sleep 0.3; cat nohup.out 2>/dev/null; echo started`,
     );
     expect(obs.output).toContain('started');
-    expect(await sandboxProcesses()).toBe(0);
+    expect(await backend.processes()).toBe(0);
     const tag = Number(/b=(\d+)/.exec(obs.output)?.[1]);
     expect(tag).toBeGreaterThan(0);
     expect(await isRunning(tag)).toBe(false);

@@ -105,6 +105,18 @@ export interface BwrapLayout {
   env: NodeJS.ProcessEnv;
 }
 
+/**
+ * Host paths a sandbox sees read-only at the same path: the system directories that are real directories
+ * (merged-/usr symlinks are recreated, not mounted), the /etc files programs need, and the toolchains on PATH.
+ */
+export function hostMounts(env: NodeJS.ProcessEnv): string[] {
+  return [
+    ...SYSTEM_DIRS.filter((dir) => existsSync(dir) && realpathSync(dir) === dir),
+    ...ETC_ENTRIES.map((entry) => `/etc/${entry}`).filter((file) => existsSync(file)),
+    ...toolchainDirs(env),
+  ];
+}
+
 /** argv prefix that runs a command under bubblewrap with `layout`. */
 export function bwrapPrefix(layout: BwrapLayout): string[] {
   // --as-pid-1: the command itself is pid 1 (as under `unshare --pid --fork`), so its resource usage reaches
@@ -119,13 +131,10 @@ export function bwrapPrefix(layout: BwrapLayout): string[] {
     'ALL',
   ];
   for (const dir of SYSTEM_DIRS) {
-    if (!existsSync(dir)) continue;
-    const real = realpathSync(dir);
-    if (real !== dir) args.push('--symlink', path.relative('/', real), dir);
-    else args.push('--ro-bind', dir, dir);
+    if (existsSync(dir) && realpathSync(dir) !== dir)
+      args.push('--symlink', path.relative('/', realpathSync(dir)), dir);
   }
-  for (const entry of ETC_ENTRIES) args.push('--ro-bind-try', `/etc/${entry}`, `/etc/${entry}`);
-  for (const dir of toolchainDirs(layout.env)) args.push('--ro-bind', dir, dir);
+  for (const dir of hostMounts(layout.env)) args.push('--ro-bind', dir, dir);
   args.push('--dev', '/dev', '--proc', '/proc', '--bind', layout.tmp, '/tmp');
   for (const dir of layout.readOnly) args.push('--ro-bind', dir, dir);
   for (const dir of layout.writable) args.push('--bind', dir, dir);

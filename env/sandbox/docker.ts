@@ -1,0 +1,336 @@
+// Docker backend (dockerode): one container per episode runs the sandbox's commands. The tree stays this
+// machine's copy-on-write checkout (local.ts), bind-mounted at the same path, so file actions and the diff
+// are the local ones; everything the agent *runs* runs in the container: no network, memory and pids limits,
+// no capabilities, a read-only root. The default image is built here without a registry: an empty skeleton
+// (`docker import`) into which the host's /usr and toolchains are mounted read-only. Works against any
+// Docker-API socket on this machine (DOCKER_HOST, Podman's socket); a remote daemon cannot see the tree.
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, realpathSync } from 'node:fs';
+import { mkdtemp, mkdir, rm, symlink, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { Writable } from 'node:stream';
+import Docker from 'dockerode';
+import { DEFAULT_MEMORY_MB, DEFAULT_PIDS_MAX, processAlive } from './containment.ts';
+import { CappedBuffer, DEFAULT_MAX_OUTPUT_BYTES, scrubbedEnv } from './exec.ts';
+import { hostMounts } from './isolation.ts';
+import {
+  createLocalSandbox,
+  type CommandRunner,
+  type LocalSandboxOptions,
+  type TreeLayout,
+} from './local.ts';
+import type { ExecResult, Sandbox } from './types.ts';
+
+export const BASE_IMAGE = 'repogym/base:1';
+/** Every sandbox container carries this label; `repogym sandbox gc` removes those whose owner is gone. */
+export const SANDBOX_LABEL = 'repogym.sandbox';
+const OWNER_LABEL = 'repogym.owner';
+const TIME_BIN = '/usr/bin/time';
+const HOST_INIT = '/usr/bin/docker-init';
+const EXIT_POLL_MS = 50;
+
+export interface DockerSandboxOptions extends Omit<LocalSandboxOptions, 'isolation'> {
+  /** A client; by default one from DOCKER_HOST (or /var/run/docker.sock). */
+  docker?: Docker;
+  /**
+   * The container image. By default the registry-free base image, with this machine's /usr, toolchains
+   * and a few /etc files mounted read-only; any other image must bring its own toolchain.
+   */
+  image?: string;
+  /** The container removes itself after this long even if this process died (default 4 h). */
+  lifetimeSec?: number;
+}
+
+function owner(): string {
+  return `${os.hostname()}:${process.pid}`;
+}
+
+/** Reads a stream to its end (pull progress, import results), surfacing errors the daemon reports in it. */
+async function drain(docker: Docker, stream: NodeJS.ReadableStream): Promise<void> {
+  await new Promise<void>((resolve, reject) =>
+    docker.modem.followProgress(stream, (err: Error | null, events: { error?: string }[]) => {
+      const failed = events?.find((e) => e.error);
+      if (err || failed) reject(err ?? new Error(failed!.error));
+      else resolve();
+    }),
+  );
+}
+
+/** Builds the base image from an empty skeleton with `docker import`: no registry, no network. */
+export async function ensureBaseImage(docker: Docker): Promise<void> {
+  const found = await docker
+    .getImage(BASE_IMAGE)
+    .inspect()
+    .then(() => true)
+    .catch(() => false);
+  if (found) return;
+  const root = await mkdtemp(path.join(os.tmpdir(), 'repogym-rootfs-'));
+  try {
+    for (const dir of ['tmp', 'proc', 'sys', 'dev', 'run', 'etc', 'root', 'home', 'usr'])
+      await mkdir(path.join(root, dir));
+    // Merged-/usr hosts have /bin, /lib… as symlinks into /usr; the image mirrors them.
+    for (const dir of ['/bin', '/sbin', '/lib', '/lib32', '/lib64', '/libx32']) {
+      if (!existsSync(dir)) continue;
+      const real = realpathSync(dir);
+      if (real !== dir) await symlink(path.relative('/', real), path.join(root, dir));
+      else await mkdir(path.join(root, dir));
+    }
+    await writeFile(path.join(root, 'etc/passwd'), 'root:x:0:0:root:/root:/bin/sh\n');
+    await writeFile(path.join(root, 'etc/group'), 'root:x:0:\n');
+    const tar = spawn('tar', ['-C', root, '-c', '.'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const [repo, tag] = BASE_IMAGE.split(':');
+    await drain(docker, await docker.importImage(tar.stdout, { repo, tag }));
+  } finally {
+    await rm(root, { recursive: true, force: true });
+  }
+}
+
+/** The keeper's pid: at start the only child of pid 1 (docker-init). */
+const FIND_KEEPER =
+  'for d in /proc/[0-9]*; do read -r s < "$d/stat" 2>/dev/null || continue; set -- $s; [ "$4" = 1 ] && echo "$1"; done';
+
+/** Kills every process of the container but init (1) and the keeper ($0), stopping each first so none forks. */
+const KILL_ALL = [
+  'self=$$ keeper=$0',
+  'for round in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do',
+  '  pids=""',
+  '  for d in /proc/[0-9]*; do',
+  '    p=${d#/proc/}',
+  '    [ "$p" != 1 ] && [ "$p" != "$keeper" ] && [ "$p" != "$self" ] || continue',
+  '    read -r stat < "$d/stat" 2>/dev/null || continue',
+  '    case "$stat" in *") Z "*) continue ;; esac',
+  '    pids="$pids $p"',
+  '  done',
+  '  [ -z "$pids" ] && exit 0',
+  '  kill -STOP $pids 2>/dev/null; kill -KILL $pids 2>/dev/null',
+  'done',
+].join('\n');
+
+/** CPU time the container used so far (the container's stats), for images without GNU time. */
+async function cpuNs(container: Docker.Container): Promise<number | null> {
+  try {
+    const s = await container.stats({ stream: false, 'one-shot': true });
+    return s.cpu_stats.cpu_usage.total_usage;
+  } catch {
+    return null;
+  }
+}
+
+async function dockerRunner(opts: DockerSandboxOptions, tree: TreeLayout): Promise<CommandRunner> {
+  const docker = opts.docker ?? new Docker();
+  const image = opts.image ?? BASE_IMAGE;
+  if (image === BASE_IMAGE) await ensureBaseImage(docker);
+  const memoryMb = opts.memoryMb ?? DEFAULT_MEMORY_MB;
+  const env = scrubbedEnv(tree.home, '/tmp');
+  const hostSystem = image === BASE_IMAGE ? hostMounts(env) : [];
+  const binds = [
+    ...hostSystem.map((dir) => `${dir}:${dir}:ro`),
+    `${tree.tmp}:/tmp`,
+    ...tree.readOnly.map((dir) => `${dir}:${dir}:ro`),
+    ...tree.writable.map((dir) => `${dir}:${dir}`),
+  ];
+  const keeper = ['sleep', String(opts.lifetimeSec ?? 4 * 3600)];
+  // docker-init (tini) as pid 1 reaps what the agent orphans. Docker's own `Init` mounts it at /sbin, which
+  // the host /usr mounted over it hides; the host's copy under /usr serves instead.
+  const hostInit = hostSystem.includes('/usr') && existsSync(HOST_INIT);
+  const container = await docker.createContainer({
+    Image: image,
+    Cmd: hostInit ? [HOST_INIT, '--', ...keeper] : keeper,
+    Labels: { [SANDBOX_LABEL]: path.basename(tree.episodeDir), [OWNER_LABEL]: owner() },
+    WorkingDir: tree.root,
+    Env: Object.entries(env).map(([k, v]) => `${k}=${v}`),
+    NetworkDisabled: true,
+    HostConfig: {
+      Binds: binds,
+      NetworkMode: 'none',
+      Memory: memoryMb * 1024 * 1024,
+      MemorySwap: memoryMb * 1024 * 1024,
+      PidsLimit: opts.pidsMax ?? DEFAULT_PIDS_MAX,
+      ReadonlyRootfs: true,
+      CapDrop: ['ALL'],
+      SecurityOpt: ['no-new-privileges'],
+      Init: !hostInit,
+      // Once the keeper ends (lifetimeSec, or killed), the container removes itself.
+      AutoRemove: true,
+    },
+  });
+  try {
+    await container.start();
+  } catch (err) {
+    await container.remove({ force: true }).catch(() => undefined);
+    throw err;
+  }
+  const hasTime = hostSystem.length > 0 && existsSync(TIME_BIN);
+
+  // The kernel's OOM kills anywhere in the container arrive as `oom` events.
+  let oomEvents = 0;
+  const events = await docker.getEvents({ filters: { container: [container.id], event: ['oom'] } });
+  events.on('data', () => oomEvents++);
+  events.on('error', () => undefined);
+
+  /** Runs argv in the container; `onExit` runs once the process exited while its output is still open. */
+  async function run(
+    argv: string[],
+    o: { cwd: string; env?: Record<string, string>; stdin?: string; cap: number; timeoutSec: number },
+    hooks: { onTimeout?: () => Promise<void>; onExit?: () => Promise<void> } = {},
+  ) {
+    const exec = await container.exec({
+      Cmd: argv,
+      AttachStdout: true,
+      AttachStderr: true,
+      AttachStdin: o.stdin !== undefined,
+      WorkingDir: o.cwd,
+      Env: Object.entries(o.env ?? {}).map(([k, v]) => `${k}=${v}`),
+    });
+    const stream = await exec.start({ hijack: true, stdin: o.stdin !== undefined });
+    const output = new CappedBuffer(o.cap);
+    const sink = new Writable({
+      write(chunk: Buffer, _enc, done) {
+        output.push(chunk);
+        done();
+      },
+    });
+    docker.modem.demuxStream(stream, sink, sink);
+    if (o.stdin !== undefined) {
+      stream.write(o.stdin);
+      (stream as unknown as { end(): void }).end();
+    }
+    const ended = new Promise<void>((resolve) => {
+      stream.once('end', resolve);
+      stream.once('close', resolve);
+      stream.once('error', () => resolve());
+    });
+    let timedOut = false;
+    let done = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      void hooks.onTimeout?.();
+    }, o.timeoutSec * 1000);
+    // A background process holding stdout open would keep the stream open (Docker then waits 2 s, or
+    // forever); once the command itself exited, what is left is killed.
+    const watch = (async () => {
+      while (!done && hooks.onExit) {
+        await new Promise((r) => setTimeout(r, EXIT_POLL_MS));
+        if (done) return;
+        const state = await exec.inspect().catch(() => null);
+        if (state && !state.Running) {
+          await new Promise((r) => setTimeout(r, EXIT_POLL_MS));
+          if (!done) await hooks.onExit();
+          return;
+        }
+      }
+    })();
+    await ended;
+    done = true;
+    clearTimeout(timer);
+    await watch;
+    const { ExitCode } = await exec.inspect();
+    return { output, timedOut, exitCode: ExitCode };
+  }
+
+  const found = await run(['sh', '-c', FIND_KEEPER], { cwd: '/', cap: 4096, timeoutSec: 30 });
+  const keeperPid = found.output.toString().trim();
+  if (!/^\d+$/.test(keeperPid)) {
+    await container.remove({ force: true }).catch(() => undefined);
+    throw new Error(
+      `docker sandbox: cannot find the container's keeper process (got ${JSON.stringify(keeperPid)})`,
+    );
+  }
+  const killAll = () =>
+    run(['sh', '-c', KILL_ALL, keeperPid], { cwd: '/', cap: 4096, timeoutSec: 30 }).then(() => undefined);
+
+  return {
+    isolation: 'docker',
+    async exec(command, execOpts): Promise<ExecResult> {
+      const argv = typeof command === 'string' ? ['bash', '-c', command] : command;
+      const timeFile = `/tmp/.repogym-time-${randomBytes(6).toString('hex')}`;
+      const timed = hasTime ? [TIME_BIN, '-q', '-f', '%e %U %S %M', '-o', timeFile, ...argv] : argv;
+      const before = hasTime ? null : await cpuNs(container);
+      const oomBefore = oomEvents;
+      const started = performance.now();
+      const result = await run(
+        timed,
+        {
+          cwd: execOpts.cwd,
+          env: execOpts.env,
+          stdin: execOpts.stdin,
+          cap: execOpts.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES,
+          timeoutSec: execOpts.timeoutSec ?? opts.defaultTimeoutSec ?? 30,
+        },
+        { onTimeout: killAll, onExit: killAll },
+      );
+      const wallMs = Math.round(performance.now() - started);
+      // Background processes the command left behind die with it: a step leaves nothing running.
+      await killAll();
+      let cpuMs: number | null = null;
+      let peakRssKb: number | null = null;
+      if (hasTime && !result.timedOut) {
+        const report = await run(['sh', '-c', 'cat "$0" 2>/dev/null; rm -f "$0"', timeFile], {
+          cwd: '/',
+          cap: 4096,
+          timeoutSec: 30,
+        });
+        const fields = report.output.toString().trim().split('\n').pop()?.split(' ').map(Number) ?? [];
+        if (fields.length === 4 && fields.every((n) => Number.isFinite(n))) {
+          cpuMs = Math.round((fields[1]! + fields[2]!) * 1000);
+          peakRssKb = fields[3]!;
+        }
+      } else if (before !== null) {
+        const after = await cpuNs(container);
+        if (after !== null) cpuMs = Math.round((after - before) / 1e6);
+      }
+      // The event can trail the exit a little.
+      if (result.exitCode !== 0 && oomEvents === oomBefore) await new Promise((r) => setTimeout(r, 100));
+      const outOfMemory = oomEvents > oomBefore;
+      if (outOfMemory)
+        result.output.push(
+          Buffer.from(`\n[killed: the sandbox's memory limit (${memoryMb} MiB) was exceeded]\n`),
+        );
+      return {
+        output: result.output.toString(),
+        exitCode: result.timedOut ? null : result.exitCode,
+        signal: result.timedOut ? 'SIGKILL' : null,
+        timedOut: result.timedOut,
+        outOfMemory,
+        truncatedBytes: result.output.dropped,
+        telemetry: { wallMs, cpuMs, peakRssKb },
+      };
+    },
+    async dispose() {
+      (events as unknown as { destroy(): void }).destroy();
+      await container.remove({ force: true }).catch((err: { statusCode?: number }) => {
+        // 404: already gone; 409: AutoRemove is removing it.
+        if (err.statusCode !== 404 && err.statusCode !== 409) throw err;
+      });
+    },
+  };
+}
+
+let swept = false;
+
+export async function createDockerSandbox(opts: DockerSandboxOptions): Promise<Sandbox> {
+  if (!swept) {
+    swept = true;
+    await gcContainers(opts.docker ?? new Docker());
+  }
+  return createLocalSandbox(opts, (tree) => dockerRunner(opts, tree));
+}
+
+/** Removes sandbox containers whose owning process on this host is gone (or every one, with `all`). */
+export async function gcContainers(docker = new Docker(), all = false): Promise<string[]> {
+  const containers = await docker.listContainers({ all: true, filters: { label: [SANDBOX_LABEL] } });
+  const removed: string[] = [];
+  for (const info of containers) {
+    const [host, pid] = (info.Labels[OWNER_LABEL] ?? '').split(':');
+    const orphan = host === os.hostname() && !processAlive(Number(pid));
+    if (!all && !orphan) continue;
+    await docker
+      .getContainer(info.Id)
+      .remove({ force: true })
+      .then(() => removed.push(info.Id))
+      .catch(() => undefined);
+  }
+  return removed;
+}
