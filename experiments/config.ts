@@ -5,6 +5,7 @@ import path from 'node:path';
 import YAML from 'yaml';
 import { z } from 'zod';
 import { DEFAULT_MEMORY_MB, DEFAULT_PIDS_MAX } from '../env/sandbox/containment.ts';
+import { SANDBOX_BACKENDS } from '../env/sandbox/backends.ts';
 import { ISOLATION_MODES } from '../env/sandbox/isolation.ts';
 import { banditSpecSchema } from '../policies/bandits/spec.ts';
 import { llmOptionsSchema } from '../policies/llm.ts';
@@ -203,7 +204,12 @@ export const experimentConfigSchema = z.strictObject({
     .default({ max_steps: 50 }),
   sandbox: z
     .strictObject({
-      backend: z.literal('local').default('local'),
+      backend: z
+        .enum(SANDBOX_BACKENDS)
+        .default('local')
+        .describe(
+          'local: a copy-on-write checkout on this machine; docker: commands run in a container (DOCKER_HOST)',
+        ),
       layer: z.enum(['auto', 'overlay', 'worktree']).default('auto'),
       isolation: z
         .enum(ISOLATION_MODES)
@@ -216,6 +222,11 @@ export const experimentConfigSchema = z.strictObject({
         .default(DEFAULT_MEMORY_MB)
         .describe("all of a sandbox's processes"),
       pids_max: z.number().int().positive().default(DEFAULT_PIDS_MAX),
+      image: z
+        .string()
+        .min(1)
+        .optional()
+        .describe('docker backend: the image; a registry-free base image by default'),
     })
     .default({
       backend: 'local',

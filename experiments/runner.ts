@@ -12,7 +12,8 @@ import { mapLimit } from '../datasets/validate.ts';
 import { CodingEnv } from '../env/coding-env.ts';
 import { git } from '../env/git.ts';
 import { processAlive } from '../env/sandbox/containment.ts';
-import { createLocalSandbox, sweepStaleSandboxes } from '../env/sandbox/local.ts';
+import { sandboxFactory } from '../env/sandbox/backends.ts';
+import { sweepStaleSandboxes } from '../env/sandbox/local.ts';
 import { baselinePolicy } from '../policies/baselines.ts';
 import { BanditLearner, taskFeatures } from '../policies/bandit-policy.ts';
 import { loadBandit, makeBandit, type BanditState } from '../policies/bandits/index.ts';
@@ -418,16 +419,7 @@ async function runWithRetries(
       maxSteps: config.budgets.max_steps,
       wallClockSec: config.budgets.wall_sec,
       budgets: { usd: config.budgets.usd_per_episode, tokens: config.budgets.tokens_per_episode },
-      sandbox: (task) =>
-        createLocalSandbox({
-          repo: task.repo,
-          commit: task.base_commit,
-          layer: config.sandbox.layer,
-          isolation: config.sandbox.isolation,
-          memoryMb: config.sandbox.memory_mb,
-          pidsMax: config.sandbox.pids_max,
-          defaultTimeoutSec: task.timeouts.command_sec,
-        }),
+      sandbox: sandboxFactory(config.sandbox),
     });
     const base = {
       id: randomUUID(),

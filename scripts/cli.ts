@@ -1,4 +1,5 @@
 // The repogym CLI: argument parsing and printing only; the work is done by the library.
+import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { Presets, SingleBar } from 'cli-progress';
 import yargs, { type Argv } from 'yargs';
@@ -7,7 +8,10 @@ import { BUILTIN_DATASETS } from '../datasets/builtin/build.ts';
 import { findTask, loadDataset, type LoadOptions } from '../datasets/loader.ts';
 import type { LoadResult } from '../datasets/types.ts';
 import { deriveTestLists, mapLimit, validateTask } from '../datasets/validate.ts';
+import Docker from 'dockerode';
 import { CodingEnv } from '../env/coding-env.ts';
+import { gcContainers } from '../env/sandbox/docker.ts';
+import { sweepStaleSandboxes } from '../env/sandbox/local.ts';
 import { loadConfig } from '../experiments/config.ts';
 import { runEpisode } from '../experiments/episode.ts';
 import { exportArrow } from '../experiments/export.ts';
@@ -393,6 +397,27 @@ export async function main(args: string[]): Promise<number> {
         )
         .demandCommand(1, 'name a rewards command: rescore, compare'),
     )
+    .command('sandbox', 'sandbox housekeeping', (y) =>
+      y
+        .command(
+          'gc',
+          'remove what crashed runs left: sandbox containers (DOCKER_HOST) and local sandbox dirs, mounts and cgroups',
+          (y2) =>
+            y2
+              .option('all', {
+                type: 'boolean',
+                default: false,
+                describe: "also remove sandbox containers of live runs and of other hosts' runs",
+              })
+              .option('docker', {
+                type: 'boolean',
+                default: true,
+                describe: 'look for containers (--no-docker: local sandboxes only)',
+              }),
+          (argv) => set(sandboxGc(argv.all, argv.docker)),
+        )
+        .demandCommand(1, 'name a sandbox command: gc'),
+    )
     .command('datasets', 'list and validate datasets', (y) =>
       y
         .command(
@@ -499,7 +524,7 @@ export async function main(args: string[]): Promise<number> {
         )
         .demandCommand(1, 'name a datasets command: list, validate or synth'),
     )
-    .demandCommand(1, 'name a command: run, experiment or datasets')
+    .demandCommand(1, 'name a command: run, experiment, datasets or sandbox')
     .strict()
     .help()
     .fail((message, error) => {
@@ -541,6 +566,23 @@ async function llmFromFlags(argv: {
     );
   }
   return new LlmPolicy(checked.data, { templates: new Map(templates.map((t) => [t.name, t])) });
+}
+
+async function sandboxGc(all: boolean, docker: boolean): Promise<number> {
+  const dirs = await sweepStaleSandboxes();
+  console.log(
+    `local: removed ${dirs} stale sandbox director${dirs === 1 ? 'y' : 'ies'} (and their mounts and cgroups)`,
+  );
+  if (docker && !process.env.DOCKER_HOST && !existsSync('/var/run/docker.sock')) {
+    console.log(
+      'docker: no daemon configured (DOCKER_HOST is unset and /var/run/docker.sock is absent); skipped',
+    );
+  } else if (docker) {
+    const removed = await gcContainers(new Docker(), all);
+    console.log(`docker: removed ${removed.length} sandbox container${removed.length === 1 ? '' : 's'}`);
+    for (const id of removed) console.log(`  ${id.slice(0, 12)}`);
+  }
+  return 0;
 }
 
 const splitList = (text: string) =>

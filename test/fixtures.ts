@@ -43,7 +43,7 @@ export const PY_FILES = {
   'pytest.ini': '[pytest]\n',
 };
 
-const PY_GOLD = `diff --git a/calc/ops.py b/calc/ops.py
+export const PY_GOLD = `diff --git a/calc/ops.py b/calc/ops.py
 --- a/calc/ops.py
 +++ b/calc/ops.py
 @@ -1,3 +1,3 @@

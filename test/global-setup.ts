@@ -4,6 +4,8 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import Docker from 'dockerode';
+import { SANDBOX_LABEL } from '../env/sandbox/docker.ts';
 
 function mountsUnder(root: string): string[] {
   return readFileSync('/proc/self/mountinfo', 'utf8')
@@ -40,13 +42,24 @@ export function leftovers(root: string): string[] {
   ];
 }
 
+/** Sandbox containers whose tree lies under `root` (only with a Docker daemon configured). */
+async function containersUnder(root: string): Promise<Docker.ContainerInfo[]> {
+  if (!process.env.DOCKER_HOST) return [];
+  const containers = await new Docker().listContainers({ all: true, filters: { label: [SANDBOX_LABEL] } });
+  return containers.filter((c) => c.Mounts.some((m) => m.Source.startsWith(root)));
+}
+
 export default function setup() {
   const root = mkdtempSync(path.join(os.tmpdir(), 'repogym-test-'));
   const previous = { TMPDIR: process.env.TMPDIR, REPOGYM_CACHE: process.env.REPOGYM_CACHE };
   process.env.TMPDIR = root;
   process.env.REPOGYM_CACHE = path.join(root, 'cache');
-  return () => {
-    const found = leftovers(root);
+  return async () => {
+    const containers = await containersUnder(root);
+    const found = [
+      ...leftovers(root),
+      ...containers.map((c) => `container ${c.Id.slice(0, 12)} (${c.State})`),
+    ];
     process.env.TMPDIR = previous.TMPDIR;
     process.env.REPOGYM_CACHE = previous.REPOGYM_CACHE;
     if (found.length > 0) {
@@ -56,6 +69,7 @@ export default function setup() {
       // Then clean up, so that one bad run does not pollute the machine.
       for (const pid of sandboxProcesses(root)) spawnSync('kill', ['-KILL', String(pid)]);
       for (const mountPoint of mountsUnder(root)) spawnSync('umount', ['-l', mountPoint]);
+      for (const c of containers) await new Docker().getContainer(c.Id).remove({ force: true });
     }
     rmSync(root, { recursive: true, force: true });
   };
