@@ -8,10 +8,16 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CodingEnv } from '../env/coding-env.ts';
 import { createDockerSandbox, gcContainers, SANDBOX_LABEL } from '../env/sandbox/docker.ts';
 import type { Sandbox } from '../env/sandbox/types.ts';
-import { PY_GOLD, pyFixture, type Fixture } from './fixtures.ts';
+import { PY_FILES, PY_GOLD, pyFixture, type Fixture } from './fixtures.ts';
 import { removeDir } from './helpers.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
+
+/** Sandbox containers created by process `pid` (this one by default): test files run side by side. */
+async function ownContainers(pid = process.pid) {
+  const all = await docker.listContainers({ all: true, filters: { label: [SANDBOX_LABEL] } });
+  return all.filter((c) => c.Labels['repogym.owner']?.endsWith(`:${pid}`));
+}
 let fixture: Fixture;
 let docker: Docker;
 
@@ -99,6 +105,28 @@ it('an episode on the Docker backend runs the tests and grades the gold patch re
   }
 });
 
+it('a container that is gone mid-episode gives error observations; submit still grades', async () => {
+  const env = new CodingEnv({
+    tasks: [fixture.task],
+    sandbox: (task) => createDockerSandbox({ repo: task.repo, commit: task.base_commit }),
+  });
+  try {
+    await env.reset({ seed: 1 });
+    const [mine] = await ownContainers();
+    await docker.getContainer(mine!.Id).remove({ force: true });
+    const obs = (await env.step({ kind: 'run', command: 'echo hi' })).observation;
+    expect(obs.output).toContain("the episode's container is gone");
+    expect(obs.exitCode).toBeNull();
+    // File actions are the harness's own: they work without the container.
+    const fixed = PY_FILES['calc/ops.py'].replace('return a - b', 'return a + b');
+    await env.step({ kind: 'write_file', path: 'calc/ops.py', content: fixed });
+    const done = await env.step({ kind: 'submit' });
+    expect((done.info.grade as { status: string }).status).toBe('resolved');
+  } finally {
+    await env.close();
+  }
+});
+
 describe('cleanup', () => {
   it('gc removes the container and files of a run killed with SIGKILL, and only those', async () => {
     const live = await createDockerSandbox({ repo: fixture.task.repo, commit: fixture.task.base_commit });
@@ -118,17 +146,15 @@ describe('cleanup', () => {
       });
       child.once('exit', (code) => reject(new Error(`child exited with ${code}`)));
     });
-    const ours = async () =>
-      (await docker.listContainers({ all: true, filters: { label: [SANDBOX_LABEL] } })).map((c) => c.Id);
-    const before = await ours();
+    const childs = await ownContainers(child.pid);
+    expect(childs).toHaveLength(1);
     child.kill('SIGKILL');
     await new Promise((r) => child.once('exit', r));
     try {
       const removed = await gcContainers(docker);
-      expect(removed).toHaveLength(1);
-      expect(before).toContain(removed[0]);
-      const after = await ours();
-      expect(after).not.toContain(removed[0]);
+      expect(removed).toContain(childs[0]!.Id);
+      expect(await ownContainers(child.pid)).toEqual([]);
+      expect(await ownContainers()).toHaveLength(1);
       // The live sandbox's container is still there and works.
       expect((await live.exec('echo alive')).output.trim()).toBe('alive');
       // Its tree goes at the next local sweep (also run by `repogym sandbox gc`).
@@ -146,8 +172,7 @@ describe('cleanup', () => {
       commit: fixture.task.base_commit,
       lifetimeSec: 2,
     });
-    const count = async () =>
-      (await docker.listContainers({ all: true, filters: { label: [SANDBOX_LABEL] } })).length;
+    const count = async () => (await ownContainers()).length;
     expect(await count()).toBe(1);
     await new Promise((r) => setTimeout(r, 4000));
     expect(await count()).toBe(0);

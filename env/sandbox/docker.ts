@@ -5,8 +5,7 @@
 // (`docker import`) into which the host's /usr and toolchains are mounted read-only. Works against any
 // Docker-API socket on this machine (DOCKER_HOST, Podman's socket); a remote daemon cannot see the tree.
 import { spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { existsSync, realpathSync } from 'node:fs';
+import { existsSync, readFileSync, realpathSync } from 'node:fs';
 import { mkdtemp, mkdir, rm, symlink, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -21,13 +20,12 @@ import {
   type LocalSandboxOptions,
   type TreeLayout,
 } from './local.ts';
-import type { ExecResult, Sandbox } from './types.ts';
+import type { ExecOptions, ExecResult, Sandbox } from './types.ts';
 
 export const BASE_IMAGE = 'repogym/base:1';
 /** Every sandbox container carries this label; `repogym sandbox gc` removes those whose owner is gone. */
 export const SANDBOX_LABEL = 'repogym.sandbox';
 const OWNER_LABEL = 'repogym.owner';
-const TIME_BIN = '/usr/bin/time';
 const HOST_INIT = '/usr/bin/docker-init';
 const EXIT_POLL_MS = 50;
 
@@ -100,7 +98,7 @@ const KILL_ALL = [
   '    p=${d#/proc/}',
   '    [ "$p" != 1 ] && [ "$p" != "$keeper" ] && [ "$p" != "$self" ] || continue',
   '    read -r stat < "$d/stat" 2>/dev/null || continue',
-  '    case "$stat" in *") Z "*) continue ;; esac',
+  '    case "${stat##*) }" in Z*) continue ;; esac', // the state follows the last ")": a name may hold one
   '    pids="$pids $p"',
   '  done',
   '  [ -z "$pids" ] && exit 0',
@@ -108,8 +106,62 @@ const KILL_ALL = [
   'done',
 ].join('\n');
 
-/** CPU time the container used so far (the container's stats), for images without GNU time. */
-async function cpuNs(container: Docker.Container): Promise<number | null> {
+interface Usage {
+  cpuNs: number | null;
+  /** Peak memory of the container since the last reset, in bytes. */
+  peakBytes: number | null;
+}
+
+/**
+ * The container's cgroup files on this host (the daemon is local: the tree is bind-mounted), found through
+ * its init's /proc/<pid>/cgroup. Read from outside the container, so a command cannot forge them.
+ */
+function cgroupFiles(
+  hostPid: number,
+): { cpu: string; cpuV2: boolean; peak: string; resetPeak: boolean } | null {
+  let lines: string[];
+  try {
+    lines = readFileSync(`/proc/${hostPid}/cgroup`, 'utf8').trim().split('\n');
+  } catch {
+    return null;
+  }
+  const v1 = (controller: string) => {
+    const line = lines.find((l) => l.split(':')[1]?.split(',').includes(controller));
+    return line ? path.join('/sys/fs/cgroup', controller, line.split(':')[2]!) : null;
+  };
+  const cpuacct = v1('cpuacct');
+  const memory = v1('memory');
+  if (cpuacct && memory && existsSync(path.join(memory, 'memory.max_usage_in_bytes')))
+    return {
+      cpu: path.join(cpuacct, 'cpuacct.usage'),
+      cpuV2: false,
+      peak: path.join(memory, 'memory.max_usage_in_bytes'),
+      resetPeak: true,
+    };
+  const unified = lines.find((l) => l.startsWith('0::'));
+  const dir = unified ? path.join('/sys/fs/cgroup', unified.slice(3)) : null;
+  if (dir && existsSync(path.join(dir, 'memory.peak')))
+    return {
+      cpu: path.join(dir, 'cpu.stat'),
+      cpuV2: true,
+      peak: path.join(dir, 'memory.peak'),
+      resetPeak: true,
+    };
+  return null;
+}
+
+function readNumber(file: string, pattern?: RegExp): number | null {
+  try {
+    const text = readFileSync(file, 'utf8');
+    const value = Number(pattern ? pattern.exec(text)?.[1] : text.trim());
+    return Number.isFinite(value) ? value : null;
+  } catch {
+    return null;
+  }
+}
+
+/** CPU time from the container's stats, where its cgroup files are not readable here (e.g. rootless). */
+async function statsCpuNs(container: Docker.Container): Promise<number | null> {
   try {
     const s = await container.stats({ stream: false, 'one-shot': true });
     return s.cpu_stats.cpu_usage.total_usage;
@@ -141,6 +193,9 @@ async function dockerRunner(opts: DockerSandboxOptions, tree: TreeLayout): Promi
     Labels: { [SANDBOX_LABEL]: path.basename(tree.episodeDir), [OWNER_LABEL]: owner() },
     WorkingDir: tree.root,
     Env: Object.entries(env).map(([k, v]) => `${k}=${v}`),
+    // init and keeper run as nobody: commands run as root without capabilities (so without CAP_KILL), and
+    // cannot kill them to take the container down mid-episode.
+    User: '65534:65534',
     NetworkDisabled: true,
     HostConfig: {
       Binds: binds,
@@ -162,7 +217,19 @@ async function dockerRunner(opts: DockerSandboxOptions, tree: TreeLayout): Promi
     await container.remove({ force: true }).catch(() => undefined);
     throw err;
   }
-  const hasTime = hostSystem.length > 0 && existsSync(TIME_BIN);
+  const info = await container.inspect();
+  const cgroup = cgroupFiles(info.State.Pid);
+  const usage = async (): Promise<Usage> => {
+    if (!cgroup) return { cpuNs: await statsCpuNs(container), peakBytes: null };
+    const cpuNs = cgroup.cpuV2 ? readNumber(cgroup.cpu, /^usage_usec (\d+)/m) : readNumber(cgroup.cpu);
+    return {
+      cpuNs: cpuNs === null ? null : cgroup.cpuV2 ? cpuNs * 1000 : cpuNs,
+      peakBytes: readNumber(cgroup.peak),
+    };
+  };
+  const resetPeak = async () => {
+    if (cgroup?.resetPeak) await writeFile(cgroup.peak, '0').catch(() => undefined);
+  };
 
   // The kernel's OOM kills anywhere in the container arrive as `oom` events.
   let oomEvents = 0;
@@ -181,6 +248,7 @@ async function dockerRunner(opts: DockerSandboxOptions, tree: TreeLayout): Promi
       AttachStdout: true,
       AttachStderr: true,
       AttachStdin: o.stdin !== undefined,
+      User: '0:0',
       WorkingDir: o.cwd,
       Env: Object.entries(o.env ?? {}).map(([k, v]) => `${k}=${v}`),
     });
@@ -241,62 +309,71 @@ async function dockerRunner(opts: DockerSandboxOptions, tree: TreeLayout): Promi
   const killAll = () =>
     run(['sh', '-c', KILL_ALL, keeperPid], { cwd: '/', cap: 4096, timeoutSec: 30 }).then(() => undefined);
 
+  async function execInContainer(
+    command: string | string[],
+    execOpts: ExecOptions & { cwd: string },
+  ): Promise<ExecResult> {
+    const argv = typeof command === 'string' ? ['bash', '-c', command] : command;
+    await resetPeak();
+    const before = await usage();
+    const oomBefore = oomEvents;
+    const started = performance.now();
+    const result = await run(
+      argv,
+      {
+        cwd: execOpts.cwd,
+        env: execOpts.env,
+        stdin: execOpts.stdin,
+        cap: execOpts.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES,
+        timeoutSec: execOpts.timeoutSec ?? opts.defaultTimeoutSec ?? 30,
+      },
+      { onTimeout: killAll, onExit: killAll },
+    );
+    const wallMs = Math.round(performance.now() - started);
+    // Background processes the command left behind die with it: a step leaves nothing running.
+    await killAll();
+    const after = await usage();
+    const cpuMs =
+      before.cpuNs !== null && after.cpuNs !== null ? Math.round((after.cpuNs - before.cpuNs) / 1e6) : null;
+    const peakRssKb = after.peakBytes === null ? null : Math.round(after.peakBytes / 1024);
+    // The event can trail the exit a little.
+    if (result.exitCode !== 0 && oomEvents === oomBefore) await new Promise((r) => setTimeout(r, 100));
+    const outOfMemory = oomEvents > oomBefore;
+    if (outOfMemory)
+      result.output.push(
+        Buffer.from(`\n[killed: the sandbox's memory limit (${memoryMb} MiB) was exceeded]\n`),
+      );
+    return {
+      output: result.output.toString(),
+      exitCode: result.timedOut ? null : result.exitCode,
+      signal: result.timedOut ? 'SIGKILL' : null,
+      timedOut: result.timedOut,
+      outOfMemory,
+      truncatedBytes: result.output.dropped,
+      telemetry: { wallMs, cpuMs, peakRssKb },
+    };
+  }
+
   return {
     isolation: 'docker',
     async exec(command, execOpts): Promise<ExecResult> {
-      const argv = typeof command === 'string' ? ['bash', '-c', command] : command;
-      const timeFile = `/tmp/.repogym-time-${randomBytes(6).toString('hex')}`;
-      const timed = hasTime ? [TIME_BIN, '-q', '-f', '%e %U %S %M', '-o', timeFile, ...argv] : argv;
-      const before = hasTime ? null : await cpuNs(container);
-      const oomBefore = oomEvents;
-      const started = performance.now();
-      const result = await run(
-        timed,
-        {
-          cwd: execOpts.cwd,
-          env: execOpts.env,
-          stdin: execOpts.stdin,
-          cap: execOpts.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES,
-          timeoutSec: execOpts.timeoutSec ?? opts.defaultTimeoutSec ?? 30,
-        },
-        { onTimeout: killAll, onExit: killAll },
-      );
-      const wallMs = Math.round(performance.now() - started);
-      // Background processes the command left behind die with it: a step leaves nothing running.
-      await killAll();
-      let cpuMs: number | null = null;
-      let peakRssKb: number | null = null;
-      if (hasTime && !result.timedOut) {
-        const report = await run(['sh', '-c', 'cat "$0" 2>/dev/null; rm -f "$0"', timeFile], {
-          cwd: '/',
-          cap: 4096,
-          timeoutSec: 30,
-        });
-        const fields = report.output.toString().trim().split('\n').pop()?.split(' ').map(Number) ?? [];
-        if (fields.length === 4 && fields.every((n) => Number.isFinite(n))) {
-          cpuMs = Math.round((fields[1]! + fields[2]!) * 1000);
-          peakRssKb = fields[3]!;
-        }
-      } else if (before !== null) {
-        const after = await cpuNs(container);
-        if (after !== null) cpuMs = Math.round((after - before) / 1e6);
+      try {
+        return await execInContainer(command, execOpts);
+      } catch (err) {
+        const status = (err as { statusCode?: number }).statusCode;
+        if (status !== 404 && status !== 409) throw err;
+        // The container stopped under the episode (its lifetime ran out, the daemon restarted): each command
+        // says so; files, the diff and grading do not need it.
+        return {
+          output: `[sandbox error: the episode's container is gone: ${(err as Error).message}]\n`,
+          exitCode: null,
+          signal: null,
+          timedOut: false,
+          outOfMemory: false,
+          truncatedBytes: 0,
+          telemetry: { wallMs: 0, cpuMs: null, peakRssKb: null },
+        };
       }
-      // The event can trail the exit a little.
-      if (result.exitCode !== 0 && oomEvents === oomBefore) await new Promise((r) => setTimeout(r, 100));
-      const outOfMemory = oomEvents > oomBefore;
-      if (outOfMemory)
-        result.output.push(
-          Buffer.from(`\n[killed: the sandbox's memory limit (${memoryMb} MiB) was exceeded]\n`),
-        );
-      return {
-        output: result.output.toString(),
-        exitCode: result.timedOut ? null : result.exitCode,
-        signal: result.timedOut ? 'SIGKILL' : null,
-        timedOut: result.timedOut,
-        outOfMemory,
-        truncatedBytes: result.output.dropped,
-        telemetry: { wallMs, cpuMs, peakRssKb },
-      };
     },
     async dispose() {
       (events as unknown as { destroy(): void }).destroy();

@@ -4,6 +4,7 @@ import { existsSync } from 'node:fs';
 import { readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { INIT } from './isolation.ts';
 import type { ExecResult } from './types.ts';
 
 export const DEFAULT_MAX_OUTPUT_BYTES = 64 * 1024;
@@ -142,7 +143,7 @@ function killGroup(pid: number): void {
 
 export async function runCommand(command: string | string[], opts: RunOptions): Promise<ExecResult> {
   const argv = typeof command === 'string' ? ['bash', '-c', command] : command;
-  const isolated = [...(opts.isolate ?? []), ...argv];
+  const isolated = [...(opts.isolate ?? []), ...INIT, ...argv];
   // GNU time runs outside the isolation: its report file lives outside the agent's reach.
   const timed = hasGnuTime
     ? [TIME_BIN, '-q', '-f', '%e %U %S %M', '-o', opts.telemetryFile, ...isolated]

@@ -93,12 +93,10 @@ function toolchainDirs(env: NodeJS.ProcessEnv): string[] {
 }
 
 export interface BwrapLayout {
-  /** Writable, at the same path inside: the repository tree and the sandbox's home. */
+  /** Writable, at the same path inside: the repository tree, the sandbox's home and tmp (its TMPDIR). */
   writable: string[];
   /** Read-only at the same path, mounted before `writable` (which may lie inside them). */
   readOnly: string[];
-  /** Mounted at /tmp inside. */
-  tmp: string;
   /** Working directory inside. */
   cwd: string;
   /** The command's environment, for the toolchain directories on its PATH. */
@@ -117,10 +115,14 @@ export function hostMounts(env: NodeJS.ProcessEnv): string[] {
   ];
 }
 
+// Host /proc entries that are not namespaced: writable, they would let the command set the host's sysctls
+// (e.g. kernel.core_pattern, which runs a program as root) or trigger sysrq.
+const PROC_READ_ONLY = ['/proc/sys', '/proc/sysrq-trigger', '/proc/irq', '/proc/bus', '/proc/fs'];
+
 /** argv prefix that runs a command under bubblewrap with `layout`. */
 export function bwrapPrefix(layout: BwrapLayout): string[] {
-  // --as-pid-1: the command itself is pid 1 (as under `unshare --pid --fork`), so its resource usage reaches
-  // GNU time outside through ordinary waits; when it exits the kernel kills what is left in the namespace.
+  // --as-pid-1: no bwrap init in between, so the command's resource usage reaches GNU time outside through
+  // ordinary waits (INIT is pid 1 and waits for it); when pid 1 exits the kernel kills the rest.
   const args = [
     BWRAP,
     '--unshare-all',
@@ -135,10 +137,27 @@ export function bwrapPrefix(layout: BwrapLayout): string[] {
       args.push('--symlink', path.relative('/', realpathSync(dir)), dir);
   }
   for (const dir of hostMounts(layout.env)) args.push('--ro-bind', dir, dir);
-  args.push('--dev', '/dev', '--proc', '/proc', '--bind', layout.tmp, '/tmp');
+  args.push('--dev', '/dev', '--proc', '/proc');
+  for (const entry of PROC_READ_ONLY) args.push('--ro-bind-try', entry, entry);
+  // A fresh tmpfs per command at /tmp: the mount points of the binds below are made in it, where the agent
+  // cannot plant a symlink that bwrap (root, outside the sandbox) would follow.
+  args.push('--tmpfs', '/tmp');
   for (const dir of layout.readOnly) args.push('--ro-bind', dir, dir);
   for (const dir of layout.writable) args.push('--bind', dir, dir);
   // The new root is a tmpfs bwrap made for the mount points; read-only, nothing lands outside the binds.
   args.push('--remount-ro', '/', '--chdir', layout.cwd, '--');
   return args;
 }
+
+/**
+ * pid 1 of a command's namespace, between the isolation and the command: closes every inherited descriptor
+ * above stderr (GNU time's report file among them, which the command could otherwise overwrite) and runs the
+ * command as its child, so the command is not pid 1 (which ignores its own signals: `kill $$` would do
+ * nothing), and waits for it. Its exit status is the command's (128 + n for signal n).
+ */
+export const INIT = [
+  'bash',
+  '-c',
+  'for fd in /proc/self/fd/*; do n=${fd##*/}; [ "$n" -gt 2 ] && [ -e "$fd" ] && exec {n}>&-; done; exec 3<&0; "$@" 0<&3 3<&- & wait $!',
+  'init',
+];

@@ -189,6 +189,8 @@ export interface TreeLayout {
   writable: string[];
   /** Read-only at the same path (a worktree's pristine .git), mounted before `writable`. */
   readOnly: string[];
+  /** The worktree's own git dir in the pristine checkout (worktree layer). */
+  worktreeGitDir?: string;
 }
 
 /** Runs the commands of a sandbox whose tree, files and diff stay on this machine. */
@@ -209,11 +211,11 @@ async function processRunner(opts: LocalSandboxOptions, tree: TreeLayout): Promi
     pidNamespace: isolation === 'none',
   });
   const bwrap = isolation === 'bwrap';
+  const mounts = { writable: [...tree.writable, tree.tmp], readOnly: tree.readOnly };
   return {
     isolation,
     exec(command, execOpts) {
-      // Inside bwrap the sandbox's tmp directory is mounted at /tmp.
-      const env = { ...scrubbedEnv(tree.home, bwrap ? '/tmp' : tree.tmp, execOpts.env), ...containment.env };
+      const env = { ...scrubbedEnv(tree.home, tree.tmp, execOpts.env), ...containment.env };
       return runCommand(command, {
         cwd: execOpts.cwd,
         env,
@@ -222,7 +224,7 @@ async function processRunner(opts: LocalSandboxOptions, tree: TreeLayout): Promi
         telemetryFile: path.join(tree.episodeDir, `time-${randomBytes(4).toString('hex')}`),
         stdin: execOpts.stdin,
         enter: containment.enter,
-        isolate: bwrap ? bwrapPrefix({ ...tree, cwd: execOpts.cwd, env }) : undefined,
+        isolate: bwrap ? bwrapPrefix({ ...mounts, cwd: execOpts.cwd, env }) : undefined,
         killAll: () => containment.killAll(),
         watchMemory: () => containment.watchMemory(),
         memoryMb: containment.memoryMb,
@@ -262,7 +264,8 @@ export async function createLocalSandbox(
       // The worktree's .git is a file pointing into the pristine checkout: git inside an isolation layer
       // needs that visible, and its own part of it writable.
       const pointer = await readFile(path.join(root, '.git'), 'utf8');
-      tree.writable.push(pointer.replace(/^gitdir: /, '').trim());
+      tree.worktreeGitDir = pointer.replace(/^gitdir: /, '').trim();
+      tree.writable.push(tree.worktreeGitDir);
       tree.readOnly.push(path.join(pristine.dir, '.git'));
     }
     runner = await makeRunner(tree);
@@ -359,9 +362,12 @@ class LocalSandbox implements Sandbox {
     if (this.layer === 'overlay') {
       await unmount(this.root);
     } else {
-      await git(['worktree', 'remove', '--force', this.root], { cwd: this.pristine.dir }).catch(
+      // Twice forced: the agent may have locked the worktree (a `locked` file in its git dir), which
+      // `remove --force` and `prune` respect; its git dir is then removed by hand all the same.
+      await git(['worktree', 'remove', '--force', '--force', this.root], { cwd: this.pristine.dir }).catch(
         () => undefined,
       );
+      if (this.tree.worktreeGitDir) await rm(this.tree.worktreeGitDir, { recursive: true, force: true });
     }
     await rm(this.tree.episodeDir, { recursive: true, force: true });
     if (this.layer === 'worktree')
