@@ -86,8 +86,18 @@ export async function ensureBaseImage(docker: Docker): Promise<void> {
 }
 
 /** The keeper's pid: at start the only child of pid 1 (docker-init). */
-const FIND_KEEPER =
-  'for d in /proc/[0-9]*; do read -r s < "$d/stat" 2>/dev/null || continue; set -- $s; [ "$4" = 1 ] && echo "$1"; done';
+// Right after start docker-init may not have forked it yet: look again for up to 2 s.
+const FIND_KEEPER = [
+  'i=0',
+  'while [ $i -lt 100 ]; do',
+  '  for d in /proc/[0-9]*; do',
+  '    read -r s < "$d/stat" 2>/dev/null || continue',
+  '    set -- $s',
+  '    [ "$4" = 1 ] && { echo "$1"; exit 0; }',
+  '  done',
+  '  i=$((i + 1)); sleep 0.02',
+  'done',
+].join('\n');
 
 /** Kills every process of the container but init (1) and the keeper ($0), stopping each first so none forks. */
 const KILL_ALL = [
