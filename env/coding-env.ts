@@ -385,9 +385,12 @@ export class CodingEnv implements Env<unknown, Observation> {
       case 'search': {
         const where = action.path ?? '.';
         await sandbox.resolve(where);
+        // -D skip: a FIFO, socket or device named (or met) would block grep until the timeout.
         const result = await sandbox.exec([
           'grep',
           '-rnIE',
+          '-D',
+          'skip',
           '--exclude-dir=.git',
           '--',
           action.pattern,
@@ -395,7 +398,11 @@ export class CodingEnv implements Env<unknown, Observation> {
         ]);
         if (result.exitCode === 2)
           throw new ActionFailure('invalid_action', `search failed: ${result.output.trim()}`);
-        return { output: result.exitCode === 1 ? 'no matches' : result.output, exitCode: result.exitCode };
+        return {
+          output: result.exitCode === 1 ? 'no matches' : result.output,
+          exitCode: result.exitCode,
+          timedOut: result.timedOut,
+        };
       }
       case 'run': {
         const timeoutSec = Math.min(action.timeoutSec ?? task.timeouts.command_sec, this.remainingSec());

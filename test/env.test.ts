@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { actionJsonSchema } from '../env/actions.ts';
 import { checkEnv } from '../env/check.ts';
 import { CodingEnv, EnvStateError, InfraError } from '../env/coding-env.ts';
+import { createLocalSandbox } from '../env/sandbox/local.ts';
 import type { Grade } from '../env/grading.ts';
 import { make } from '../env/registry.ts';
 import { makeVec } from '../env/vector.ts';
@@ -287,7 +288,11 @@ describe('what the agent makes of its tree', () => {
   });
 
   it('refuses to write into a FIFO or a device node', async () => {
-    const env = new CodingEnv({ tasks: [js.task] });
+    // Under bwrap a command has no CAP_MKNOD, so the device node needs the unisolated mode.
+    const env = new CodingEnv({
+      tasks: [js.task],
+      sandbox: (task) => createLocalSandbox({ repo: task.repo, commit: task.base_commit, isolation: 'none' }),
+    });
     await env.reset();
     await env.step({ kind: 'run', command: 'mkfifo pipe && mknod nulldev c 1 3' });
     for (const path of ['pipe', 'nulldev']) {
@@ -296,6 +301,15 @@ describe('what the agent makes of its tree', () => {
     }
     const search = await env.step({ kind: 'search', pattern: 'x', path: 'pipe' });
     expect(search.observation.timedOut).toBe(false);
+    await env.close();
+  });
+
+  it('under bwrap a command cannot make a device node at all', async () => {
+    const env = new CodingEnv({ tasks: [js.task] });
+    await env.reset();
+    const r = await env.step({ kind: 'run', command: 'mknod nulldev c 1 3' });
+    expect(r.observation.exitCode).not.toBe(0);
+    expect(r.observation.output).toContain('Operation not permitted');
     await env.close();
   });
 });

@@ -41,6 +41,13 @@ export interface DockerSandboxOptions extends Omit<LocalSandboxOptions, 'isolati
   lifetimeSec?: number;
 }
 
+let sharedClient: Docker | undefined;
+/** One client for the process (from DOCKER_HOST, or /var/run/docker.sock) unless a caller passes its own. */
+export function defaultDocker(): Docker {
+  sharedClient ??= new Docker();
+  return sharedClient;
+}
+
 function owner(): string {
   return `${os.hostname()}:${process.pid}`;
 }
@@ -54,6 +61,19 @@ async function drain(docker: Docker, stream: NodeJS.ReadableStream): Promise<voi
       else resolve();
     }),
   );
+}
+
+const importing = new WeakMap<Docker, Promise<void>>();
+
+/** Builds the base image once per client, however many sandboxes start at once. */
+function baseImage(docker: Docker): Promise<void> {
+  let pending = importing.get(docker);
+  if (!pending) {
+    pending = ensureBaseImage(docker);
+    importing.set(docker, pending);
+    pending.catch(() => importing.delete(docker));
+  }
+  return pending;
 }
 
 /** Builds the base image from an empty skeleton with `docker import`: no registry, no network. */
@@ -181,9 +201,9 @@ async function statsCpuNs(container: Docker.Container): Promise<number | null> {
 }
 
 async function dockerRunner(opts: DockerSandboxOptions, tree: TreeLayout): Promise<CommandRunner> {
-  const docker = opts.docker ?? new Docker();
+  const docker = opts.docker ?? defaultDocker();
   const image = opts.image ?? BASE_IMAGE;
-  if (image === BASE_IMAGE) await ensureBaseImage(docker);
+  if (image === BASE_IMAGE) await baseImage(docker);
   const memoryMb = opts.memoryMb ?? DEFAULT_MEMORY_MB;
   const env = scrubbedEnv(tree.home, '/tmp');
   const hostSystem = image === BASE_IMAGE ? hostMounts(env) : [];
@@ -400,13 +420,13 @@ let swept = false;
 export async function createDockerSandbox(opts: DockerSandboxOptions): Promise<Sandbox> {
   if (!swept) {
     swept = true;
-    await gcContainers(opts.docker ?? new Docker());
+    await gcContainers(opts.docker ?? defaultDocker());
   }
   return createLocalSandbox(opts, (tree) => dockerRunner(opts, tree));
 }
 
 /** Removes sandbox containers whose owning process on this host is gone (or every one, with `all`). */
-export async function gcContainers(docker = new Docker(), all = false): Promise<string[]> {
+export async function gcContainers(docker = defaultDocker(), all = false): Promise<string[]> {
   const containers = await docker.listContainers({ all: true, filters: { label: [SANDBOX_LABEL] } });
   const removed: string[] = [];
   for (const info of containers) {
