@@ -166,6 +166,27 @@ describe('cleanup', () => {
     }
   });
 
+  it('a process that exits without disposing its sandbox removes its container on the way out', async () => {
+    const script = `
+      import { createDockerSandbox } from './env/sandbox/docker.ts';
+      await createDockerSandbox({ repo: ${JSON.stringify(fixture.task.repo)}, commit: ${JSON.stringify(fixture.task.base_commit)} });
+      console.log('ready');
+      process.exit(0);`;
+    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let printed = '';
+    child.stdout.on('data', (chunk: Buffer) => (printed += chunk.toString()));
+    const code = await new Promise((r) => child.once('exit', r));
+    expect(code).toBe(0);
+    expect(printed).toContain('ready');
+    expect(await ownContainers(child.pid)).toEqual([]);
+    // Its tree goes at the next local sweep, as after a crash.
+    const { sweepStaleSandboxes } = await import('../env/sandbox/local.ts');
+    await sweepStaleSandboxes();
+  });
+
   it('dispose removes the container; a container whose keeper ends removes itself', async () => {
     const sb = await createDockerSandbox({
       repo: fixture.task.repo,

@@ -4,7 +4,7 @@
 // no capabilities, a read-only root. The default image is built here without a registry: an empty skeleton
 // (`docker import`) into which the host's /usr and toolchains are mounted read-only. Works against any
 // Docker-API socket on this machine (DOCKER_HOST, Podman's socket); a remote daemon cannot see the tree.
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, realpathSync } from 'node:fs';
 import { mkdtemp, mkdir, rm, symlink, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -241,9 +241,11 @@ async function dockerRunner(opts: DockerSandboxOptions, tree: TreeLayout): Promi
       AutoRemove: true,
     },
   });
+  live.set(container.id, docker);
   try {
     await container.start();
   } catch (err) {
+    live.delete(container.id);
     await container.remove({ force: true }).catch(() => undefined);
     throw err;
   }
@@ -406,6 +408,7 @@ async function dockerRunner(opts: DockerSandboxOptions, tree: TreeLayout): Promi
       }
     },
     async dispose() {
+      live.delete(container.id);
       (events as unknown as { destroy(): void }).destroy();
       await container.remove({ force: true }).catch((err: { statusCode?: number }) => {
         // 404: already gone; 409: AutoRemove is removing it.
@@ -414,6 +417,24 @@ async function dockerRunner(opts: DockerSandboxOptions, tree: TreeLayout): Promi
     },
   };
 }
+
+/** Containers of sandboxes not yet disposed, removed if the process exits without disposing them. */
+const live = new Map<string, Docker>();
+
+// 'exit' handlers must be synchronous: a child node process sends the DELETEs while this one waits. Only for a
+// unix socket; otherwise (and after a crash or SIGKILL) the keeper's lifetime and `sandbox gc` clean up.
+process.once('exit', () => {
+  const sockets = [...live].map(([id, docker]) => ({
+    id,
+    socketPath: (docker.modem as unknown as { socketPath?: unknown }).socketPath,
+  }));
+  const removable = sockets.filter((c) => typeof c.socketPath === 'string');
+  if (removable.length === 0) return;
+  const script = `const http = require('node:http');
+for (const { id, socketPath } of ${JSON.stringify(removable)})
+  http.request({ socketPath, method: 'DELETE', path: '/containers/' + id + '?force=true' }).on('error', () => {}).end();`;
+  spawnSync(process.execPath, ['-e', script], { stdio: 'ignore', timeout: 10_000 });
+});
 
 let swept = false;
 
