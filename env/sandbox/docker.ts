@@ -22,7 +22,8 @@ import {
 } from './local.ts';
 import type { ExecOptions, ExecResult, Sandbox } from './types.ts';
 
-export const BASE_IMAGE = 'repogym/base:1';
+// Fully qualified: Podman would resolve a short name against docker.io instead of its local images.
+export const BASE_IMAGE = 'localhost/repogym/base:1';
 /** Every sandbox container carries this label; `repogym sandbox gc` removes those whose owner is gone. */
 export const SANDBOX_LABEL = 'repogym.sandbox';
 const OWNER_LABEL = 'repogym.owner';
@@ -98,8 +99,8 @@ export async function ensureBaseImage(docker: Docker): Promise<void> {
     await writeFile(path.join(root, 'etc/passwd'), 'root:x:0:0:root:/root:/bin/sh\n');
     await writeFile(path.join(root, 'etc/group'), 'root:x:0:\n');
     const tar = spawn('tar', ['-C', root, '-c', '.'], { stdio: ['ignore', 'pipe', 'inherit'] });
-    const [repo, tag] = BASE_IMAGE.split(':');
-    await drain(docker, await docker.importImage(tar.stdout, { repo, tag }));
+    // The tag inside `repo`: Podman ignores a separate `tag` parameter and would tag it `latest`.
+    await drain(docker, await docker.importImage(tar.stdout, { repo: BASE_IMAGE }));
   } finally {
     await rm(root, { recursive: true, force: true });
   }
@@ -233,6 +234,12 @@ async function dockerRunner(opts: DockerSandboxOptions, tree: TreeLayout): Promi
       Memory: memoryMb * 1024 * 1024,
       MemorySwap: memoryMb * 1024 * 1024,
       PidsLimit: opts.pidsMax ?? DEFAULT_PIDS_MAX,
+      // Explicit and modest: Podman's default (1048576) is above the host's, and init, running as nobody
+      // without capabilities, may not raise it.
+      Ulimits: [
+        { Name: 'nofile', Soft: 4096, Hard: 4096 },
+        { Name: 'nproc', Soft: 16384, Hard: 16384 },
+      ],
       ReadonlyRootfs: true,
       CapDrop: ['ALL'],
       SecurityOpt: ['no-new-privileges'],
