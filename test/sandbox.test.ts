@@ -142,6 +142,35 @@ describe('processes that leave the process group', () => {
   });
 });
 
+describe('memory limit without cgroups', () => {
+  it('the RSS watchdog kills a memory hog and the result says so', async () => {
+    const sb = await createLocalSandbox({
+      repo: repo.dir,
+      commit: repo.commit,
+      memoryMb: 200,
+      cgroups: false,
+    });
+    try {
+      const hog = await sb.exec(
+        [
+          'python3',
+          '-c',
+          'import time\nx = []\nwhile True:\n    x.append(bytearray(16 << 20)); time.sleep(0.01)',
+        ],
+        { timeoutSec: 20 },
+      );
+      expect(hog.timedOut).toBe(false);
+      expect(hog.outOfMemory).toBe(true);
+      expect(hog.output).toContain("the sandbox's memory limit (200 MiB) was exceeded");
+      const small = await sb.exec(['python3', '-c', 'x = bytearray(50 << 20)']);
+      expect(small.outOfMemory).toBe(false);
+      expect(small.exitCode).toBe(0);
+    } finally {
+      await sb.dispose();
+    }
+  });
+});
+
 describe("diff does not depend on the tree's .git", () => {
   it('survives rm -rf .git and ignores hooks planted in .git/config', async () => {
     const sb = await createLocalSandbox({ repo: repo.dir, commit: repo.commit });

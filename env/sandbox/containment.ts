@@ -44,6 +44,8 @@ export interface Limits {
   memoryMb?: number;
   /** Run each command in its own pid namespace (off when the isolation layer makes one). */
   pidNamespace?: boolean;
+  /** false: the marker and the RSS watchdog even where cgroups are writable (no pids limit then). */
+  cgroups?: boolean;
 }
 
 export interface Containment {
@@ -170,7 +172,10 @@ export async function createContainment(id: string, limits: Limits = {}): Promis
   const pidsMax = limits.pidsMax ?? DEFAULT_PIDS_MAX;
   const memoryMb = limits.memoryMb ?? DEFAULT_MEMORY_MB;
   // The owner's pid in the name lets a later process remove the cgroups if this one dies without disposing.
-  const cgroups = await makeCgroups(`${process.pid}.${id}`, pidsMax, memoryMb * 1024 * 1024);
+  const cgroups =
+    limits.cgroups === false
+      ? null
+      : await makeCgroups(`${process.pid}.${id}`, pidsMax, memoryMb * 1024 * 1024);
   const list = () => [...new Set([...(cgroups?.dirs.flatMap(cgroupPids) ?? []), ...markedPids(id)])];
   const procsFiles = cgroups?.dirs.map((d) => path.join(d, 'cgroup.procs')) ?? [];
   return {

@@ -46,6 +46,8 @@ export interface LocalSandboxOptions {
   memoryMb?: number;
   /** Most processes at once (default 4096). */
   pidsMax?: number;
+  /** false: enforce the memory limit with the RSS watchdog even where cgroups are writable. */
+  cgroups?: boolean;
   defaultTimeoutSec?: number;
 }
 
@@ -209,6 +211,7 @@ async function processRunner(opts: LocalSandboxOptions, tree: TreeLayout): Promi
     memoryMb: opts.memoryMb,
     pidsMax: opts.pidsMax,
     pidNamespace: isolation === 'none',
+    cgroups: opts.cgroups,
   });
   const bwrap = isolation === 'bwrap';
   const mounts = { writable: [...tree.writable, tree.tmp], readOnly: tree.readOnly };
