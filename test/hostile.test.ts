@@ -74,8 +74,9 @@ async function containerProcesses(): Promise<number> {
       .getContainer(info.Id)
       .top({ ps_args: '-o pid,args' })
       .catch(() => ({ Processes: [] as string[][] }));
+    // Docker gives [pid, args] per process, Podman one "pid args" string: match the joined row.
     found += top.Processes.filter(
-      ([, args]: string[]) => !/docker-init -- sleep 14400$|^sleep 14400$/.test(args ?? ''),
+      (row: string[]) => !/^\d+ (\/usr\/bin\/docker-init -- )?sleep 14400$/.test(row.join(' ')),
     ).length;
   }
   return found;
