@@ -75,6 +75,8 @@ function isDir(p: string): boolean {
   }
 }
 
+const TOOLCHAIN_VARIABLES = ['PATH', 'PYENV_ROOT', 'CARGO_HOME', 'RUSTUP_HOME', 'JAVA_HOME', 'GOROOT'];
+
 /** Toolchain directories outside the system dirs that the sandbox's PATH needs (pyenv, nvm, cargo, …). */
 function toolchainDirs(env: NodeJS.ProcessEnv): string[] {
   const dirs = new Set<string>();
@@ -85,7 +87,7 @@ function toolchainDirs(env: NodeJS.ProcessEnv): string[] {
     if (!underSystem(entry) && !underSystem(real)) dirs.add(real);
   }
   // pyenv's shims exec the interpreter under its root; cargo and rustup keep toolchains in their homes.
-  for (const name of ['PYENV_ROOT', 'CARGO_HOME', 'RUSTUP_HOME', 'JAVA_HOME', 'GOROOT']) {
+  for (const name of TOOLCHAIN_VARIABLES.slice(1)) {
     const dir = env[name];
     if (dir && path.isAbsolute(dir) && isDir(dir)) dirs.add(realpathSync(dir));
   }
@@ -108,12 +110,20 @@ export interface BwrapLayout {
  * (merged-/usr symlinks are recreated, not mounted), the /etc files programs need, and the toolchains on PATH.
  */
 export function hostMounts(env: NodeJS.ProcessEnv): string[] {
-  return [
-    ...SYSTEM_DIRS.filter((dir) => existsSync(dir) && realpathSync(dir) === dir),
-    ...ETC_ENTRIES.map((entry) => `/etc/${entry}`).filter((file) => existsSync(file)),
-    ...toolchainDirs(env),
-  ];
+  // Every command asks: the answer depends only on these variables, and the file system checks cost.
+  const key = TOOLCHAIN_VARIABLES.map((name) => env[name] ?? '').join('\0');
+  let mounts = mountsByEnv.get(key);
+  if (!mounts) {
+    mounts = [
+      ...SYSTEM_DIRS.filter((dir) => existsSync(dir) && realpathSync(dir) === dir),
+      ...ETC_ENTRIES.map((entry) => `/etc/${entry}`).filter((file) => existsSync(file)),
+      ...toolchainDirs(env),
+    ];
+    mountsByEnv.set(key, mounts);
+  }
+  return mounts;
 }
+const mountsByEnv = new Map<string, string[]>();
 
 // Host /proc entries that are not namespaced: writable, they would let the command set the host's sysctls
 // (e.g. kernel.core_pattern, which runs a program as root) or trigger sysrq.
