@@ -41,28 +41,28 @@ export const epsilonGreedySpecSchema = z.strictObject({
   decay: nonNegative.default(0),
 });
 
-export const linucbSpecSchema = z.strictObject({
-  kind: z.literal('linucb'),
-  /** Width of the confidence bound. */
-  alpha: nonNegative.default(1),
+/** The per-arm ridge regressions LinUCB and linear Thompson sampling share. */
+const linearHeads = {
   /** Ridge (prior precision) λ: A starts as λI. */
   ridge: positive.default(1),
   /** Append a constant 1 feature. */
   intercept: z.boolean().default(true),
   /** Context dimension; inferred from the first context when absent. */
   dim: count.optional(),
+};
+
+export const linucbSpecSchema = z.strictObject({
+  kind: z.literal('linucb'),
+  /** Width of the confidence bound. */
+  alpha: nonNegative.default(1),
+  ...linearHeads,
 });
 
 export const lintsSpecSchema = z.strictObject({
   kind: z.literal('lints'),
   /** Posterior scale v: θ̃ ~ N(θ̂, v²·A⁻¹). */
   scale: nonNegative.default(1),
-  /** Ridge (prior precision) λ: A starts as λI. */
-  ridge: positive.default(1),
-  /** Append a constant 1 feature. */
-  intercept: z.boolean().default(true),
-  /** Context dimension; inferred from the first context when absent. */
-  dim: count.optional(),
+  ...linearHeads,
 });
 
 export const neuralSpecSchema = z.strictObject({
@@ -202,22 +202,21 @@ export const epsilonGreedyStateSchema = z.strictObject({
   sums: vector,
 });
 
+/** A linear bandit's learned state: the context dimension (null before the first context) and its heads. */
+const linearState = { dim: z.int().min(1).nullable(), counts: pulls, heads: z.array(ridgeHead) };
+
 export const linucbStateSchema = z.strictObject({
   kind: z.literal('linucb'),
   ...common,
   spec: linucbSpecSchema,
-  dim: z.int().min(1).nullable(),
-  counts: pulls,
-  heads: z.array(ridgeHead),
+  ...linearState,
 });
 
 export const lintsStateSchema = z.strictObject({
   kind: z.literal('lints'),
   ...common,
   spec: lintsSpecSchema,
-  dim: z.int().min(1).nullable(),
-  counts: pulls,
-  heads: z.array(ridgeHead),
+  ...linearState,
 });
 
 export const neuralStateSchema = z.strictObject({
