@@ -3,7 +3,7 @@ import { readdir, stat } from 'node:fs/promises';
 import { z } from 'zod';
 import { loadDataset, type LoadOptions } from '../datasets/loader.ts';
 import type { Task } from '../datasets/types.ts';
-import type { EpisodeSignals, TaskFacts, Usage } from '../rewards/types.ts';
+import type { AdversarialSignals, EpisodeSignals, TaskFacts, Usage } from '../rewards/types.ts';
 import { COMPONENTS, type ComponentName } from '../rewards/components.ts';
 import { detectHacks } from '../rewards/hacks.ts';
 import { resolveVariant, score, type Variant } from '../rewards/variants.ts';
@@ -23,7 +23,16 @@ import {
 import { capText, DEFAULT_MAX_OUTPUT_BYTES } from './sandbox/exec.ts';
 import { createLocalSandbox } from './sandbox/local.ts';
 import { SandboxPathError, type Sandbox } from './sandbox/types.ts';
-import type { ActionErrorCode, DiffStat, Env, Info, Observation, ResetOptions, StepResult } from './types.ts';
+import type {
+  ActionErrorCode,
+  Adversary,
+  DiffStat,
+  Env,
+  Info,
+  Observation,
+  ResetOptions,
+  StepResult,
+} from './types.ts';
 
 export interface CodingEnvOptions {
   /** `builtin:<name>` or a task file; ignored when `tasks` is given. */
@@ -47,6 +56,8 @@ export interface CodingEnvOptions {
   shaping?: { gamma: number };
   /** Money and token budgets of an episode, recorded for the `cost` component (policies enforce them). */
   budgets?: { usd?: number; tokens?: number };
+  /** Runs on every graded submission; its findings are recorded for the `adversarial` component. */
+  adversary?: Adversary;
 }
 
 export class EnvStateError extends Error {
@@ -311,6 +322,8 @@ export class CodingEnv implements Env<unknown, Observation> {
         budgets: this.budgets(),
         ...(this.usage ? { usage: this.usage } : {}),
       };
+      if (this.opts.adversary && signals.submitted && signals.grade && signals.grade.failureClass !== 'infra')
+        signals.adversarial = await this.attack(signals.grade.patch);
       const scored = score(this.variant, signals);
       reward += scored.value;
       info.signals = signals;
@@ -574,6 +587,30 @@ export class CodingEnv implements Env<unknown, Observation> {
         }))
       : undefined;
     return { analysis, benchmark };
+  }
+
+  /** The adversary's verdict on the submitted patch; its own failure is recorded, never thrown. */
+  private async attack(patch: string): Promise<AdversarialSignals> {
+    const task = this.task!;
+    const started = performance.now();
+    try {
+      return await this.opts.adversary!({
+        task,
+        patch,
+        makeSandbox: treeFactory(task, () => (this.opts.sandbox ?? defaultSandbox)(task)),
+      });
+    } catch (err) {
+      return {
+        adversary: 'unknown',
+        reference: task.patch ? 'gold' : 'none',
+        countUnvalidated: false,
+        tests: [],
+        files: {},
+        tried: 0,
+        wallMs: Math.round(performance.now() - started),
+        error: (err as Error).message,
+      };
+    }
   }
 
   private budgets() {

@@ -1,6 +1,10 @@
 // The env contract. Read this first: everything in env/ implements or consumes these shapes.
 // It mirrors Gymnasium: reset → {observation, info}; step → {observation, reward, terminated, truncated, info}.
 
+import type { Task } from '../datasets/types.ts';
+import type { AdversarialSignals } from '../rewards/types.ts';
+import type { Sandbox } from './sandbox/types.ts';
+
 export type Info = Record<string, unknown>;
 
 export interface ResetOptions {
@@ -82,3 +86,15 @@ export interface Observation {
   stepsLeft: number;
   error?: ActionError;
 }
+
+/**
+ * Writes tests meant to break a submitted patch, in sandboxes of its own; it never sees the hidden tests nor the
+ * agent's conversation. Implemented in policies/adversary/ and handed to the env by whoever wires a run.
+ */
+export type Adversary = (request: {
+  task: Task;
+  /** The submitted patch (test-file changes included; the adversary drops them as grading does). */
+  patch: string;
+  /** A fresh tree at the task's base commit, set up. */
+  makeSandbox: () => Promise<Sandbox>;
+}) => Promise<AdversarialSignals>;

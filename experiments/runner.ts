@@ -59,7 +59,7 @@ export interface RunSummary extends RunProgress {
   statistics: RunStatistics;
 }
 
-interface PlannedEpisode {
+export interface PlannedEpisode {
   task: Task;
   epoch: number;
   seed: number;
@@ -399,7 +399,7 @@ export async function runExperiment(config: ExperimentConfig, opts: RunOptions =
   }
 }
 
-async function runWithRetries(
+export async function runWithRetries(
   config: ExperimentConfig,
   variants: Variant[],
   makePolicy: (spec: PolicySpec, spentUsd: number) => Policy,

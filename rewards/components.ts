@@ -170,6 +170,48 @@ export const cost: RewardComponent = (s) => {
   };
 };
 
-export const COMPONENTS = { resolved, f2p, p2p, quality, performance, security, footprint, cost } as const;
+/** Share of the adversary's valid tests the candidate passes; unvalidated tests count only when recorded so. */
+export const adversarial: RewardComponent = (s) => {
+  const adv = s.adversarial;
+  if (!adv || adv.error) return { value: 1, details: { measured: false, error: adv?.error ?? null } };
+  const counted = adv.tests.filter(
+    (t) => t.passedOnReference === true || (t.passedOnReference === null && adv.countUnvalidated),
+  );
+  const invalid = adv.tests.filter((t) => t.passedOnReference === false).length;
+  const unvalidated = adv.tests.filter((t) => t.passedOnReference === null).length;
+  const broken = counted.filter((t) => !t.passedOnCandidate);
+  return {
+    value: counted.length === 0 ? 1 : (counted.length - broken.length) / counted.length,
+    details: {
+      adversary: adv.adversary,
+      valid: counted.length,
+      broken: broken.map((t) => t.name),
+      invalid,
+      unvalidated,
+      tried: adv.tried,
+    },
+  };
+};
+
+export const human: RewardComponent = (s) =>
+  s.human
+    ? {
+        value: s.human.rating,
+        details: { rank: s.human.rank ?? null, of: s.human.of ?? null, rater: s.human.rater ?? null },
+      }
+    : { value: 1, details: { measured: false } };
+
+export const COMPONENTS = {
+  resolved,
+  f2p,
+  p2p,
+  quality,
+  performance,
+  security,
+  footprint,
+  cost,
+  adversarial,
+  human,
+} as const;
 export type ComponentName = keyof typeof COMPONENTS;
 export const COMPONENT_NAMES = Object.keys(COMPONENTS) as ComponentName[];

@@ -1,4 +1,14 @@
-export type { Budgets, EpisodeSignals, RewardComponent, RewardValue, TaskFacts, Usage } from './types.ts';
+export type {
+  AdversarialSignals,
+  AdversarialTest,
+  Budgets,
+  EpisodeSignals,
+  HumanRating,
+  RewardComponent,
+  RewardValue,
+  TaskFacts,
+  Usage,
+} from './types.ts';
 export { COMPONENT_NAMES, COMPONENTS, introducedFindings, type ComponentName } from './components.ts';
 export { detectHacks, type HackFlag, type HackReport } from './hacks.ts';
 export {

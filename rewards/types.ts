@@ -39,6 +39,51 @@ export interface EpisodeSignals {
   task?: TaskFacts;
   budgets?: Budgets;
   usage?: Usage;
+  /** Tests an adversary wrote against the submitted patch (the `adversarial` component). */
+  adversarial?: AdversarialSignals;
+  /** A person's rating of the episode's result (the `human` component). */
+  human?: HumanRating;
+}
+
+/** One test an adversary wrote to break the candidate patch. */
+export interface AdversarialTest {
+  /** The test's ID as the task's runner reports it. */
+  name: string;
+  /** The file it lives in, relative to the repository root. */
+  file: string;
+  /** Whether it passed on the reference (gold) solution; null when the task has none (unvalidated). */
+  passedOnReference: boolean | null;
+  passedOnCandidate: boolean;
+  /** What it exercises, e.g. `src/slugify.js#slugify`, and with which input (for the report). */
+  target?: string;
+  input?: string;
+}
+
+export interface AdversarialSignals {
+  /** Which adversary wrote the tests: `differential` (offline) or `llm:<model>`. */
+  adversary: string;
+  /** What validated the tests: the task's gold patch, or nothing. */
+  reference: 'gold' | 'none';
+  /** Whether unvalidated tests count towards the component (off unless the config says so). */
+  countUnvalidated: boolean;
+  tests: AdversarialTest[];
+  /** Every test file written, path → content, so a finding can be reproduced by hand. */
+  files: Record<string, string>;
+  /** Inputs tried (differential) or actions taken (LLM). */
+  tried: number;
+  wallMs: number;
+  /** The adversary itself failed; the component then scores neutral. */
+  error?: string;
+}
+
+export interface HumanRating {
+  /** In [0, 1]: 1 is the best a rater can give. */
+  rating: number;
+  /** 1-based rank among the candidates the person compared, with how many there were. */
+  rank?: number;
+  of?: number;
+  rater?: string;
+  ratedAt: string;
 }
 
 export interface RewardValue {

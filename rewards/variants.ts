@@ -47,6 +47,19 @@ export const BUILTIN_VARIANTS: Record<string, Variant> = {
     gate: ['resolved', 'performance'],
     weights: { resolved: 0.4, quality: 0.15, security: 0.2, performance: 0.1, footprint: 0.1, cost: 0.05 },
   },
+  robust: {
+    name: 'robust',
+    description: "resolved, then the share of the adversary's valid tests the patch survives",
+    gate: 'resolved',
+    weights: { resolved: 0.5, adversarial: 0.5 },
+  },
+  human: {
+    name: 'human',
+    description:
+      "a person's rating of the result (repogym compare --human), 0 if the patch tampered with tests",
+    gate: 'no_hacks',
+    weights: { human: 1 },
+  },
   lean: {
     name: 'lean',
     description: 'resolved with the smallest patch in the fewest steps',
