@@ -20,7 +20,7 @@ import { fileURLToPath } from 'node:url';
 import { git as runGit } from '../../env/git.ts';
 import { defaultCacheDir } from '../../env/sandbox/local.ts';
 
-export const BUILTIN_DATASETS: string[] = ['mini', 'synth'];
+export const BUILTIN_DATASETS: string[] = ['mini', 'synth', 'overfit'];
 
 /** Bump whenever the build procedure changes in a way that changes the built repositories. */
 const BUILDER_VERSION = '1';
