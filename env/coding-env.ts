@@ -1,5 +1,6 @@
 // CodingEnv: one episode = one task, over a fresh sandbox at the task's base commit.
 import { readdir, stat } from 'node:fs/promises';
+import { SpanStatusCode, type Attributes, type Span, type Tracer } from '@opentelemetry/api';
 import { z } from 'zod';
 import { loadDataset, type LoadOptions } from '../datasets/loader.ts';
 import type { Task } from '../datasets/types.ts';
@@ -23,6 +24,16 @@ import {
 import { capText, DEFAULT_MAX_OUTPUT_BYTES } from './sandbox/exec.ts';
 import { createLocalSandbox } from './sandbox/local.ts';
 import { SandboxPathError, type Sandbox } from './sandbox/types.ts';
+import {
+  attributes,
+  failSpan,
+  inSpan,
+  telemetryAttributes,
+  testAttributes,
+  tracedFactory,
+  tracedSandbox,
+  Tracing,
+} from './tracing.ts';
 import type {
   ActionErrorCode,
   Adversary,
@@ -58,6 +69,13 @@ export interface CodingEnvOptions {
   budgets?: { usd?: number; tokens?: number };
   /** Runs on every graded submission; its findings are recorded for the `adversarial` component. */
   adversary?: Adversary;
+  /**
+   * OpenTelemetry (docs/traces.md): an `episode` span per reset, a `step <kind>` span per step, and under
+   * them a span per sandbox command and grading phase. Without it no span is made.
+   */
+  tracer?: Tracer;
+  /** Added to every `episode` span (e.g. the runner's episode id). */
+  traceAttributes?: Attributes;
 }
 
 export class EnvStateError extends Error {
@@ -133,6 +151,8 @@ export class CodingEnv implements Env<unknown, Observation> {
   /** Φ of the current state for shaping. */
   private potential = 0;
   private usage: Usage | undefined;
+  /** The open `episode` span, from reset to the step that ends the episode (or close). */
+  private episodeSpan?: { span: Span; tracing: Tracing };
 
   constructor(private readonly opts: CodingEnvOptions = {}) {
     const checked = numericOptions.safeParse(opts);
@@ -186,18 +206,44 @@ export class CodingEnv implements Env<unknown, Observation> {
   }
 
   async reset(resetOpts: ResetOptions = {}) {
+    this.endEpisodeSpan();
+    if (!this.opts.tracer) return this.startEpisode(resetOpts);
+    const root = new Tracing(this.opts.tracer).start('episode', {
+      ...this.opts.traceAttributes,
+      ...attributes({ 'repogym.seed': resetOpts.seed }),
+    });
+    try {
+      const started = await this.startEpisode(resetOpts, root);
+      this.episodeSpan = root;
+      return started;
+    } catch (err) {
+      failSpan(root.span, err);
+      root.span.end();
+      throw err;
+    }
+  }
+
+  private async startEpisode(resetOpts: ResetOptions, root?: { span: Span; tracing: Tracing }) {
     if (resetOpts.seed !== undefined) this.rng = seededRandom(resetOpts.seed);
     await this.disposeSandbox();
     const started = performance.now();
     const task = await this.pickTask(resetOpts.options?.task);
+    root?.span.setAttribute('repogym.task_id', task.instance_id);
     const makeSandbox = this.opts.sandbox ?? defaultSandbox;
     try {
-      this.sandbox = await makeSandbox(task);
+      this.sandbox = await inSpan(root?.tracing, 'sandbox.create', {}, () => makeSandbox(task));
     } catch (err) {
       throw new InfraError(`sandbox for ${task.instance_id} failed: ${(err as Error).message}`);
     }
+    root?.span.setAttributes({
+      'repogym.sandbox.layer': this.sandbox.layer,
+      'repogym.sandbox.isolation': this.sandbox.isolation,
+      'repogym.max_steps': this.maxSteps,
+    });
     if (task.setup_cmd) {
-      const setup = await this.sandbox.exec(task.setup_cmd, { timeoutSec: task.timeouts.test_sec });
+      const setup = await tracedSandbox(this.sandbox, root?.tracing).exec(task.setup_cmd, {
+        timeoutSec: task.timeouts.test_sec,
+      });
       if (setup.exitCode !== 0) {
         await this.disposeSandbox();
         throw new InfraError(`setup_cmd failed for ${task.instance_id}: ${setup.output.slice(-2000)}`);
@@ -247,6 +293,27 @@ export class CodingEnv implements Env<unknown, Observation> {
   async step(input: unknown): Promise<StepResult<Observation>> {
     if (!this.sandbox || !this.task) throw new EnvStateError('step() called before reset()');
     if (this.done) throw new EnvStateError('step() called after the episode ended; call reset() first');
+    const root = this.episodeSpan;
+    if (!root) return this.takeStep(input);
+    const { span, tracing } = root.tracing.start('step', { 'repogym.step.index': this.stepIndex + 1 });
+    let result: StepResult<Observation>;
+    try {
+      result = await this.takeStep(input, tracing);
+    } catch (err) {
+      failSpan(span, err);
+      span.end();
+      throw err;
+    }
+    span.updateName(`step ${result.observation.kind}`);
+    span.setAttributes(stepAttributes(result));
+    const error = result.observation.error;
+    if (error) span.setStatus({ code: SpanStatusCode.ERROR, message: error.code });
+    span.end();
+    if (this.done) this.endEpisodeSpan(result);
+    return result;
+  }
+
+  private async takeStep(input: unknown, tracing?: Tracing): Promise<StepResult<Observation>> {
     this.stepIndex++;
     const stepStarted = performance.now();
     const parsed = parseAction(input);
@@ -258,7 +325,7 @@ export class CodingEnv implements Env<unknown, Observation> {
     } else {
       kind = parsed.action.kind;
       try {
-        outcome = await this.dispatch(parsed.action);
+        outcome = await this.dispatch(parsed.action, tracing);
       } catch (err) {
         if (err instanceof ActionFailure) outcome = { error: { code: err.code, message: err.message } };
         else if (err instanceof SandboxPathError)
@@ -270,7 +337,7 @@ export class CodingEnv implements Env<unknown, Observation> {
     }
     if (outcome.error) this.invalidActions++;
     if (parsed.ok && !READ_ONLY_ACTIONS.has(kind) && !outcome.terminated) {
-      const current = await this.currentPatch();
+      const current = await this.currentPatch(tracing);
       if ('patch' in current) this.lastDiffStat = diffStat(current.patch);
       else outcome.output = `${outcome.output ?? ''}\n[diff unavailable: ${current.error}]`;
     }
@@ -322,8 +389,15 @@ export class CodingEnv implements Env<unknown, Observation> {
         budgets: this.budgets(),
         ...(this.usage ? { usage: this.usage } : {}),
       };
-      if (this.opts.adversary && signals.submitted && signals.grade && signals.grade.failureClass !== 'infra')
-        signals.adversarial = await this.attack(signals.grade.patch);
+      if (
+        this.opts.adversary &&
+        signals.submitted &&
+        signals.grade &&
+        signals.grade.failureClass !== 'infra'
+      ) {
+        const verdict = await this.attack(signals.grade, tracing);
+        if (verdict) signals.adversarial = verdict;
+      }
       const scored = score(this.variant, signals);
       reward += scored.value;
       info.signals = signals;
@@ -333,8 +407,8 @@ export class CodingEnv implements Env<unknown, Observation> {
     return { observation, reward, terminated, truncated, info };
   }
 
-  private async dispatch(action: Action): Promise<Outcome> {
-    const sandbox = this.sandbox!;
+  private async dispatch(action: Action, tracing: Tracing | undefined): Promise<Outcome> {
+    const sandbox = tracedSandbox(this.sandbox!, tracing);
     const task = this.task!;
     switch (action.kind) {
       case 'read_file': {
@@ -445,9 +519,9 @@ export class CodingEnv implements Env<unknown, Observation> {
         };
       }
       case 'evaluate':
-        return this.evaluate();
+        return this.evaluate(tracing);
       case 'submit': {
-        const { patch, result } = await this.gradeCurrent();
+        const { patch, result } = await this.gradeCurrent(tracing);
         return {
           output: `submitted: ${result.status}${result.reason ? ` (${result.reason})` : ''}`,
           exitCode: result.exitCode,
@@ -457,7 +531,7 @@ export class CodingEnv implements Env<unknown, Observation> {
         };
       }
       case 'escalate': {
-        const { patch, result } = await this.gradeCurrent();
+        const { patch, result } = await this.gradeCurrent(tracing);
         return {
           output: 'escalated: progress report recorded',
           terminated: true,
@@ -468,18 +542,18 @@ export class CodingEnv implements Env<unknown, Observation> {
   }
 
   /** The agent's diff; git can fail on what the agent made (e.g. a multi-GB file), which is its doing. */
-  private async currentPatch(): Promise<{ patch: string } | { error: string }> {
+  private async currentPatch(tracing?: Tracing): Promise<{ patch: string } | { error: string }> {
     try {
-      return { patch: await this.sandbox!.diff() };
+      return { patch: await tracedSandbox(this.sandbox!, tracing).diff() };
     } catch (err) {
       if (!(err instanceof GitError)) throw err;
       return { error: err.message.split('\n')[0]!.slice(0, 500) };
     }
   }
 
-  private async gradeCurrent(): Promise<{ patch: string; result: Grade }> {
+  private async gradeCurrent(tracing: Tracing | undefined): Promise<{ patch: string; result: Grade }> {
     const task = this.task!;
-    const current = await this.currentPatch();
+    const current = await this.currentPatch(tracing);
     if ('error' in current) {
       const reason = `the diff could not be computed: ${current.error}`;
       return {
@@ -489,7 +563,7 @@ export class CodingEnv implements Env<unknown, Observation> {
     }
     return {
       patch: current.patch,
-      result: await grade(task, current.patch, () => (this.opts.sandbox ?? defaultSandbox)(task)),
+      result: await grade(task, current.patch, () => (this.opts.sandbox ?? defaultSandbox)(task), tracing),
     };
   }
 
@@ -497,16 +571,18 @@ export class CodingEnv implements Env<unknown, Observation> {
    * Reward preview from visible signals only: the visible tests, and every component that needs no hidden
    * test (quality, security, performance, footprint without the gold size, cost, hack flags).
    */
-  private async evaluate(): Promise<Outcome> {
+  private async evaluate(tracing: Tracing | undefined): Promise<Outcome> {
     const task = this.task!;
-    const run = await runTaskTests(this.sandbox!, task, { timeoutSec: this.remainingSec() });
+    const run = await runTaskTests(tracedSandbox(this.sandbox!, tracing), task, {
+      timeoutSec: this.remainingSec(),
+    });
     const byName = new Map(run.tests.map((t) => [t.name, t.status]));
     const visibleP2P = task.PASS_TO_PASS.filter((name) => byName.has(name));
     const p2pPassing = visibleP2P.filter((name) => byName.get(name) === 'passed').length;
     const failing = run.tests.filter((t) => t.status === 'failed' || t.status === 'error').map((t) => t.name);
-    const current = await this.currentPatch();
+    const current = await this.currentPatch(tracing);
     const patch = 'patch' in current ? current.patch : '';
-    const { analysis, benchmark } = await this.measureAgainstBase(task, patch);
+    const { analysis, benchmark } = await this.measureAgainstBase(task, patch, tracing);
     const signals: EpisodeSignals = {
       grade: {
         ...notRunGrade(task, patch),
@@ -566,20 +642,23 @@ export class CodingEnv implements Env<unknown, Observation> {
   }
 
   /** Analysis and benchmark of the agent's patch against fresh checkouts of the base commit. */
-  private async measureAgainstBase(task: Task, patch: string) {
+  private async measureAgainstBase(task: Task, patch: string, tracing: Tracing | undefined) {
     const makeSandbox = () => (this.opts.sandbox ?? defaultSandbox)(task);
-    const base = await makeSandbox();
-    let analysis;
-    try {
-      analysis = await analyzePatch(this.sandbox!, patch, (file) => base.readFile(file).catch(() => null));
-    } finally {
-      await base.dispose();
-    }
+    const analysis = await inSpan(tracing, 'evaluate.analysis', {}, async (child) => {
+      const base = await tracedFactory(makeSandbox, child)();
+      try {
+        return await analyzePatch(this.sandbox!, patch, (file) => base.readFile(file).catch(() => null));
+      } finally {
+        await base.dispose();
+      }
+    });
     const benchmark = task.benchmark_cmd
-      ? await measureBenchmark(task, {
-          base: treeFactory(task, makeSandbox),
-          patched: treeFactory(task, makeSandbox, patch),
-        }).catch((err: Error) => ({
+      ? await inSpan(tracing, 'evaluate.benchmark', {}, (child) =>
+          measureBenchmark(task, {
+            base: treeFactory(task, tracedFactory(makeSandbox, child)),
+            patched: treeFactory(task, tracedFactory(makeSandbox, child), patch),
+          }),
+        ).catch((err: Error) => ({
           command: task.benchmark_cmd!,
           baseMs: [],
           patchedMs: [],
@@ -590,15 +669,19 @@ export class CodingEnv implements Env<unknown, Observation> {
   }
 
   /** The adversary's verdict on the submitted patch; its own failure is recorded, never thrown. */
-  private async attack(patch: string): Promise<AdversarialSignals> {
+  private async attack(grade: Grade, tracing: Tracing | undefined): Promise<AdversarialSignals | null> {
     const task = this.task!;
     const started = performance.now();
+    const makeSandbox = () => (this.opts.sandbox ?? defaultSandbox)(task);
     try {
-      return await this.opts.adversary!({
-        task,
-        patch,
-        makeSandbox: treeFactory(task, () => (this.opts.sandbox ?? defaultSandbox)(task)),
-      });
+      return await inSpan(tracing, 'adversary', {}, (child) =>
+        this.opts.adversary!({
+          task,
+          patch: grade.patch,
+          resolved: grade.resolved,
+          makeSandbox: treeFactory(task, tracedFactory(makeSandbox, child)),
+        }),
+      );
     } catch (err) {
       return {
         adversary: 'unknown',
@@ -629,8 +712,31 @@ export class CodingEnv implements Env<unknown, Observation> {
     await sandbox?.dispose();
   }
 
+  /** Ends the open `episode` span, with the outcome when the episode ended by a step. */
+  private endEpisodeSpan(last?: StepResult<Observation>): void {
+    const root = this.episodeSpan;
+    if (!root) return;
+    this.episodeSpan = undefined;
+    if (last) {
+      const grade = last.info.grade as Grade | undefined;
+      root.span.setAttributes(
+        attributes({
+          'repogym.steps': last.observation.stepIndex,
+          'repogym.invalid_actions': this.invalidActions,
+          'repogym.terminated': last.terminated,
+          'repogym.truncated': last.truncated,
+          'repogym.grade.status': grade?.status,
+          'repogym.resolved': grade?.resolved,
+          'repogym.reward': last.reward,
+        }),
+      );
+    }
+    root.span.end();
+  }
+
   async close(): Promise<void> {
     this.done = true;
+    this.endEpisodeSpan();
     await this.disposeSandbox();
   }
 }
@@ -654,6 +760,32 @@ const PREVIEW_COMPONENTS: ComponentName[] = ['quality', 'security', 'performance
 
 function briefDetails(details: Record<string, unknown> | undefined): string {
   return details ? JSON.stringify(details).slice(0, 300) : '';
+}
+
+function stepAttributes({
+  observation: o,
+  reward,
+  terminated,
+  truncated,
+}: StepResult<Observation>): Attributes {
+  return {
+    ...attributes({
+      'repogym.step.index': o.stepIndex,
+      'repogym.action.kind': o.kind,
+      'repogym.exit_code': o.exitCode,
+      'repogym.timed_out': o.timedOut,
+      'repogym.output_bytes': Buffer.byteLength(o.output),
+      'repogym.error_code': o.error?.code,
+      'repogym.reward': reward,
+      'repogym.terminated': terminated,
+      'repogym.truncated': truncated,
+      'repogym.diff.files': o.diffStat.files,
+      'repogym.diff.added': o.diffStat.added,
+      'repogym.diff.removed': o.diffStat.removed,
+    }),
+    ...telemetryAttributes(o.telemetry),
+    ...(o.tests ? testAttributes(o.tests) : {}),
+  };
 }
 
 function passShare(tests: { status: string }[]): number {

@@ -9,6 +9,8 @@ import { filesOf, isTestPath, splitDiff } from './diff.ts';
 import { parseTestReport } from './parsers/index.ts';
 import { capText } from './sandbox/exec.ts';
 import type { Sandbox } from './sandbox/types.ts';
+import type { Span } from '@opentelemetry/api';
+import { attributes, inSpan, testAttributes, tracedFactory, tracedSandbox, type Tracing } from './tracing.ts';
 import type { Telemetry, TestResult } from './types.ts';
 
 export type GradeStatus =
@@ -329,7 +331,38 @@ export function treeFactory(task: Task, makeSandbox: SandboxFactory, patch?: str
   };
 }
 
-export async function grade(task: Task, agentPatch: string, makeSandbox: SandboxFactory): Promise<Grade> {
+/**
+ * Grades a patch. With `tracing`, a `grade` span holds one span per phase (setup, apply_patch, analysis,
+ * benchmark, apply_test_patch, hidden_tests, coverage) and, under each, the commands it ran.
+ */
+export async function grade(
+  task: Task,
+  agentPatch: string,
+  makeSandbox: SandboxFactory,
+  tracing?: Tracing,
+): Promise<Grade> {
+  return inSpan(tracing, 'grade', { 'repogym.task_id': task.instance_id }, async (child, span) => {
+    const result = await gradePhases(task, agentPatch, makeSandbox, child);
+    span?.setAttributes(
+      attributes({
+        'repogym.grade.status': result.status,
+        'repogym.grade.resolved': result.resolved,
+        'repogym.grade.failure_class': result.failureClass,
+        'repogym.grade.f2p_fraction': result.f2pFraction,
+        'repogym.grade.p2p_fraction': result.p2pFraction,
+        'repogym.grade.reason': result.reason?.slice(0, 1000),
+      }),
+    );
+    return result;
+  });
+}
+
+async function gradePhases(
+  task: Task,
+  agentPatch: string,
+  makeSandbox: SandboxFactory,
+  tracing: Tracing | undefined,
+): Promise<Grade> {
   const hiddenTestFiles = new Set(filesOf(task.test_patch));
   const sections = splitDiff(agentPatch);
   const touchesTests = (f: (typeof sections)[number]) =>
@@ -341,48 +374,66 @@ export async function grade(task: Task, agentPatch: string, makeSandbox: Sandbox
 
   let sandbox: Sandbox | undefined;
   let configReverted: string[] = [];
+  // Each phase is a span with its commands under it; without tracing, `tree` is the sandbox itself.
+  const phase = <T>(name: string, fn: (tree: Sandbox, span: Span | undefined) => Promise<T>) =>
+    inSpan(tracing, `grade.${name}`, {}, (child, span) => fn(tracedSandbox(sandbox!, child), span));
   try {
-    sandbox = await makeSandbox();
+    sandbox = await inSpan(tracing, 'sandbox.create', {}, makeSandbox);
     if (task.setup_cmd) {
-      const setup = await sandbox.exec(task.setup_cmd, { timeoutSec: task.timeouts.test_sec });
+      const setupCmd = task.setup_cmd;
+      const setup = await phase('setup', (tree) =>
+        tree.exec(setupCmd, { timeoutSec: task.timeouts.test_sec }),
+      );
       if (setup.exitCode !== 0) return { ...base, reason: `setup_cmd failed: ${setup.output.slice(-2000)}` };
     }
     if (kept.length > 0) {
-      const applied = await sandbox.exec(['git', 'apply', '--binary', '--whitespace=nowarn', '-'], {
-        stdin: kept.join(''),
+      const rejected = await phase('apply_patch', async (tree): Promise<Grade | undefined> => {
+        const applied = await tree.exec(['git', 'apply', '--binary', '--whitespace=nowarn', '-'], {
+          stdin: kept.join(''),
+        });
+        if (applied.exitCode !== 0) {
+          return { ...base, status: 'patch_failed', failureClass: 'agent', reason: applied.output };
+        }
+        const changed = filesOf(kept.join(''));
+        // A symlink to a host file would let state outside the diff decide the grade. Resolved on the real
+        // tree: chains, retargeted links and odd names all end up at their true target.
+        const escaping: string[] = [];
+        for (const file of changed) {
+          await tree.resolve(file).catch((err: Error) => escaping.push(err.message));
+        }
+        if (escaping.length > 0) {
+          const reason = `symlinks leaving the repository: ${escaping.join('; ')}`;
+          return { ...base, status: 'patch_failed', failureClass: 'agent', reason };
+        }
+        configReverted = await revertPytestConfigChanges(tree, changed);
+        return undefined;
       });
-      if (applied.exitCode !== 0) {
-        return { ...base, status: 'patch_failed', failureClass: 'agent', reason: applied.output };
-      }
-      const changed = filesOf(kept.join(''));
-      // A symlink to a host file would let state outside the diff decide the grade. Resolved on the real tree:
-      // chains, retargeted links and odd names all end up at their true target.
-      const escaping: string[] = [];
-      for (const file of changed) {
-        await sandbox.resolve(file).catch((err: Error) => escaping.push(err.message));
-      }
-      if (escaping.length > 0) {
-        const reason = `symlinks leaving the repository: ${escaping.join('; ')}`;
-        return { ...base, status: 'patch_failed', failureClass: 'agent', reason };
-      }
-      configReverted = await revertPytestConfigChanges(sandbox, changed);
+      if (rejected) return rejected;
     }
-    const analysis = await analyzePatch(sandbox, kept.join(''), (file) => baseContent(sandbox!, file));
+    const analysis = await phase('analysis', (tree) =>
+      analyzePatch(tree, kept.join(''), (file) => baseContent(tree, file)),
+    );
     // In trees of their own: benchmark code cannot touch the tree the hidden tests are graded in.
     const benchmark = task.benchmark_cmd
-      ? await measureBenchmark(task, {
-          base: treeFactory(task, makeSandbox),
-          patched: treeFactory(task, makeSandbox, kept.join('')),
-        })
+      ? await inSpan(tracing, 'grade.benchmark', {}, (child) =>
+          measureBenchmark(task, {
+            base: treeFactory(task, tracedFactory(makeSandbox, child)),
+            patched: treeFactory(task, tracedFactory(makeSandbox, child), kept.join('')),
+          }),
+        )
       : undefined;
     if (task.test_patch) {
-      const applied = await sandbox.exec(['git', 'apply', '--binary', '--whitespace=nowarn', '-'], {
-        stdin: task.test_patch,
-      });
+      const applied = await phase('apply_test_patch', (tree) =>
+        tree.exec(['git', 'apply', '--binary', '--whitespace=nowarn', '-'], { stdin: task.test_patch }),
+      );
       if (applied.exitCode !== 0) return { ...base, reason: `test_patch did not apply: ${applied.output}` };
     }
-    const run = await runTaskTests(sandbox, task, { env: await prepareCoverage(sandbox) });
-    const loadedFiles = await collectCoverage(sandbox);
+    const run = await phase('hidden_tests', async (tree, span) => {
+      const result = await runTaskTests(tree, task, { env: await prepareCoverage(tree) });
+      span?.setAttributes(testAttributes(result.tests));
+      return result;
+    });
+    const loadedFiles = await phase('coverage', (tree) => collectCoverage(tree));
     const byName = new Map(run.tests.map((t) => [t.name, t]));
     const failToPass = split(task.FAIL_TO_PASS, byName, false);
     const passToPass = split(task.PASS_TO_PASS, byName, true);
@@ -435,6 +486,6 @@ export async function grade(task: Task, agentPatch: string, makeSandbox: Sandbox
   } catch (err) {
     return { ...base, reason: `harness error: ${(err as Error).message}` };
   } finally {
-    await sandbox?.dispose();
+    if (sandbox) await tracedSandbox(sandbox, tracing).dispose();
   }
 }

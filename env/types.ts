@@ -95,6 +95,8 @@ export type Adversary = (request: {
   task: Task;
   /** The submitted patch (test-file changes included; the adversary drops them as grading does). */
   patch: string;
+  /** How grading judged the patch: an adversary may attack only resolved patches. */
+  resolved: boolean;
   /** A fresh tree at the task's base commit, set up. */
   makeSandbox: () => Promise<Sandbox>;
-}) => Promise<AdversarialSignals>;
+}) => Promise<AdversarialSignals | null>;

@@ -8,6 +8,7 @@ import { DEFAULT_MEMORY_MB, DEFAULT_PIDS_MAX } from '../env/sandbox/containment.
 import { SANDBOX_BACKENDS } from '../env/sandbox/backends.ts';
 import { ISOLATION_MODES } from '../env/sandbox/isolation.ts';
 import { banditSpecSchema } from '../policies/bandits/spec.ts';
+import { adversarySpecSchema } from '../policies/adversary/index.ts';
 import { llmOptionsSchema } from '../policies/llm.ts';
 import { REPAIR_STRATEGY_NAMES, repairOptionsSchema } from '../policies/repair/index.ts';
 import {
@@ -241,6 +242,34 @@ export const experimentConfigSchema = z.strictObject({
     .optional()
     .describe('a folder of strategy templates (*.md) added to the built-ins (relative to this config)'),
   retries: z.number().int().min(0).max(10).default(2).describe('re-runs of an episode that failed for infra'),
+  adversary: adversarySpecSchema
+    .optional()
+    .describe(
+      'an adversarial tester run on graded submissions; its findings feed the `adversarial` component (docs/adversary.md)',
+    ),
+  telemetry: z
+    .strictObject({
+      otlp_endpoint: z
+        .url({ protocol: /^https?$/, error: 'expected an http(s) URL, e.g. http://localhost:4318' })
+        .optional()
+        .describe(
+          "an OTLP/HTTP collector: each episode's spans are also sent to <endpoint>/v1/traces (JSON); they are always saved in <out>/traces",
+        ),
+      headers: z
+        .record(z.string(), z.string())
+        .default({})
+        .describe(
+          'HTTP headers for the collector; their values are not stored with the run (secrets can also come from OTEL_EXPORTER_OTLP_HEADERS)',
+        ),
+      timeout_sec: z
+        .number()
+        .positive()
+        .max(300)
+        .default(10)
+        .describe('per export, retries included; an unreachable collector warns once and never fails a run'),
+    })
+    .default({ headers: {}, timeout_sec: 10 })
+    .describe('where traces go besides the run dir (docs/traces.md); not part of the run identity'),
   output: z
     .string()
     .min(1)
@@ -301,7 +330,12 @@ export function stableJson(value: unknown): string {
 }
 
 export function configIdentity(config: ExperimentConfig): string {
-  return stableJson(userWritten.get(config) ?? config);
+  // Where traces are sent changes no result: a run resumes with another collector (or none).
+  const { telemetry: _telemetry, ...identity } = (userWritten.get(config) ?? config) as Record<
+    string,
+    unknown
+  >;
+  return stableJson(identity);
 }
 
 /** Parses and validates a config; errors name the bad field's path and the reason. */

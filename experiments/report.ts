@@ -8,6 +8,7 @@ import { compile, type TopLevelSpec } from 'vega-lite';
 import { bootstrapMean, Z95 } from './stats.ts';
 import { runStatistics, type RunStatistics } from './summary.ts';
 import type { StoredStep } from './store.ts';
+import { formatMs, readTrace, timeline, type TimelineRow } from './traces.ts';
 
 interface EpisodeRow {
   id: string;
@@ -252,10 +253,70 @@ const mdTable = (header: string[], rows: string[][]) =>
     ...rows.map((r) => `| ${r.map(mdCell).join(' | ')} |`),
   ].join('\n');
 
-function trajectoryViewer(episodes: EpisodeRow[], steps: Map<string, StoredStep[]>): string {
-  return episodes
-    .slice(0, VIEWER_EPISODES)
-    .map((e) => {
+/** Spans drawn per episode timeline; the trace file holds them all. */
+const TIMELINE_SPANS = 1000;
+const ROW_PX = 16;
+const LABEL_PX = 340;
+const BARS_PX = 620;
+
+function spanColor(row: TimelineRow): string {
+  if (row.error) return '#d1495b';
+  if (row.name.startsWith('exec ')) return '#4a7fb5';
+  if (row.name.startsWith('step ')) return '#7b61c4';
+  if (row.name.startsWith('grade') || row.name.startsWith('evaluate')) return '#2a9d8f';
+  return '#8a8f98';
+}
+
+/**
+ * An episode's trace as an SVG timeline: one row per span in tree order, labels indented by depth, bars placed
+ * by start and end relative to the episode's start; hovering a row shows its attributes.
+ */
+function timelineSvg(rows: TimelineRow[]): string {
+  const shown = rows.slice(0, TIMELINE_SPANS);
+  const total = Math.max(...shown.map((r) => r.startMs + r.durationMs), 1e-3);
+  const x = (ms: number) => LABEL_PX + (ms / total) * BARS_PX;
+  const body = shown.map((row, i) => {
+    const y = i * ROW_PX;
+    const label = `${row.name} · ${formatMs(row.durationMs)}`;
+    const details = Object.entries(row.attributes).map(([k, v]) => {
+      const text = typeof v === 'string' ? v : JSON.stringify(v);
+      return `${k} = ${text.length > 200 ? `${text.slice(0, 200)}…` : text}`;
+    });
+    const title = [`${row.name}: ${formatMs(row.durationMs)} from ${formatMs(row.startMs)}`, ...details].join(
+      '\n',
+    );
+    return (
+      `<g class="span-row"><title>${escapeHtml(title)}</title>` +
+      `<text x="${4 + row.depth * 12}" y="${y + 12}">${escapeHtml(label.length > 52 - row.depth * 2 ? `${label.slice(0, 50 - row.depth * 2)}…` : label)}</text>` +
+      `<rect class="span-bar" data-span-id="${row.spanId}" x="${x(row.startMs).toFixed(1)}" y="${y + 3}" width="${Math.max(1, (row.durationMs / total) * BARS_PX).toFixed(1)}" height="${ROW_PX - 6}" fill="${spanColor(row)}"/></g>`
+    );
+  });
+  const height = shown.length * ROW_PX + 18;
+  const axis = `<line x1="${LABEL_PX}" x2="${LABEL_PX + BARS_PX}" y1="${height - 16}" y2="${height - 16}" stroke="#999"/><text x="${LABEL_PX}" y="${height - 3}">0</text><text x="${LABEL_PX + BARS_PX}" y="${height - 3}" text-anchor="end">${escapeHtml(formatMs(total))}</text>`;
+  const more = rows.length > shown.length ? `<p>First ${shown.length} of ${rows.length} spans.</p>` : '';
+  return `<svg class="timeline" width="${LABEL_PX + BARS_PX + 10}" height="${height}" font-size="11" font-family="system-ui,sans-serif">${body.join('')}${axis}</svg>${more}`;
+}
+
+/** The episode's timeline, or why there is none (a run from before traces, an unreadable file). */
+async function timelineHtml(runDir: string, episodeId: string): Promise<string> {
+  try {
+    const trace = await readTrace(runDir, episodeId);
+    if (!trace) return '<p class="no-trace">No trace saved for this episode.</p>';
+    return timelineSvg(timeline(trace));
+  } catch (err) {
+    return `<p class="no-trace">Trace unreadable: ${escapeHtml((err as Error).message.slice(0, 500))}</p>`;
+  }
+}
+
+async function trajectoryViewer(
+  runDir: string,
+  episodes: EpisodeRow[],
+  steps: Map<string, StoredStep[]>,
+): Promise<string> {
+  const shown = episodes.slice(0, VIEWER_EPISODES);
+  const timelines = await Promise.all(shown.map((e) => timelineHtml(runDir, e.id)));
+  return shown
+    .map((e, index) => {
       const rows = (steps.get(e.id) ?? []).map((s) => {
         const result = s.error_code ?? (s.exit_code === null ? '' : `exit ${s.exit_code}`);
         const tests = s.tests_passed === null ? '' : `${s.tests_passed} passed, ${s.tests_failed} failing`;
@@ -268,7 +329,7 @@ function trajectoryViewer(episodes: EpisodeRow[], steps: Map<string, StoredStep[
           .join(', ');
         return `<tr><td>${s.step}</td><td>${escapeHtml(s.kind)}</td><td><pre>${escapeHtml(s.action_json.slice(0, 2000))}</pre></td><td>${escapeHtml(result)}</td><td>${escapeHtml(tests)}</td><td>${escapeHtml(telemetry)}</td><td><pre>${escapeHtml(s.output.slice(0, 4000))}</pre></td></tr>`;
       });
-      return `<details><summary>${escapeHtml(`${e.policy} · ${e.task_id} · seed ${e.seed} · ${e.outcome} · reward ${e.reward}`)}</summary><table><thead><tr><th>#</th><th>kind</th><th>action</th><th>result</th><th>tests</th><th>telemetry</th><th>output</th></tr></thead><tbody>${rows.join('')}</tbody></table></details>`;
+      return `<details><summary>${escapeHtml(`${e.policy} · ${e.task_id} · seed ${e.seed} · ${e.outcome} · reward ${e.reward}`)}</summary><h4>Timeline</h4>${timelines[index]}<table><thead><tr><th>#</th><th>kind</th><th>action</th><th>result</th><th>tests</th><th>telemetry</th><th>output</th></tr></thead><tbody>${rows.join('')}</tbody></table></details>`;
     })
     .join('\n');
 }
@@ -297,7 +358,7 @@ export async function writeReport(runDir: string): Promise<{ html: string; md: s
 <html lang="en"><head><meta charset="utf-8"><title>${escapeHtml(title)}</title>
 <style>body{font-family:system-ui,sans-serif;margin:2rem;max-width:1100px}table{border-collapse:collapse;margin:1rem 0}
 td,th{border:1px solid #ccc;padding:.25rem .5rem;text-align:left;vertical-align:top}pre{white-space:pre-wrap;max-width:480px;margin:0}
-figure{margin:1.5rem 0}details{margin:.25rem 0}</style></head><body>
+figure{margin:1.5rem 0}details{margin:.25rem 0}svg.timeline .span-row:hover{fill:#c60}</style></head><body>
 <h1>${escapeHtml(title)}</h1>
 <p>Experiment <code>${escapeHtml(experiment.id)}</code>, started ${escapeHtml(experiment.created_at)}; ${episodes.length} episodes.
 Intervals are 95%: Wilson for proportions, seeded percentile bootstrap for means; infra failures are excluded from rates.</p>
@@ -305,8 +366,8 @@ Intervals are 95%: Wilson for proportions, seeded percentile bootstrap for means
 <h2>Reward variants</h2><p>Every variant stored for the run (docs/rewards.md); <code>repogym rewards compare</code> ranks them against each other.</p>${htmlTable(variants.header, variants.rows)}
 <h2>Paired comparisons</h2><p>Each pair of policies is compared on the (task, seed, epoch) episodes both ran: McNemar on resolution, a sign-flip permutation test on the primary reward.</p>${htmlTable(COMPARISON_HEADER, comparisons)}
 <h2>Charts</h2>${drawn.map((c, i) => `<figure data-chart="${i}"><figcaption>${escapeHtml(c.title)}</figcaption>${c.svg}</figure>`).join('\n')}
-<h2>Trajectories</h2><p>${Math.min(episodes.length, VIEWER_EPISODES)} of ${episodes.length} episodes; every one is in <code>runs.sqlite</code> and <code>repogym trajectory</code>.</p>
-${trajectoryViewer(episodes, steps)}
+<h2>Trajectories</h2><p>${Math.min(episodes.length, VIEWER_EPISODES)} of ${episodes.length} episodes; every one is in <code>runs.sqlite</code> and <code>repogym trajectory</code>. Each opens with its timeline from <code>traces/&lt;episode-id&gt;.json</code> (one row per span; hover a row for its attributes).</p>
+${await trajectoryViewer(runDir, episodes, steps)}
 <h2>Manifest</h2><pre>${escapeHtml(JSON.stringify(JSON.parse(experiment.manifest_json), null, 2))}</pre>
 </body></html>
 `;

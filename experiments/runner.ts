@@ -1,11 +1,13 @@
 // Runs an experiment: every (task, seed, epoch, policy) episode, with a concurrency limit, into a run store.
 // Re-running the same config on the same output dir resumes: finished episodes are skipped, and an episode
 // interrupted by a crash (never committed) runs again. Infra failures are retried and labelled.
+import { makeAdversary } from '../policies/adversary/index.ts';
 import { execFileSync } from 'node:child_process';
 import { createHash, randomUUID } from 'node:crypto';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { Tracer } from '@opentelemetry/api';
 import { loadDataset } from '../datasets/loader.ts';
 import type { Task } from '../datasets/types.ts';
 import { mapLimit } from '../datasets/validate.ts';
@@ -29,6 +31,7 @@ import { exportArrow } from './export.ts';
 import { writeReport } from './report.ts';
 import { runStatistics, type RunStatistics } from './summary.ts';
 import { episodeKey, RunStore, type EpisodeRecord, type ScoredVariant, type StepRow } from './store.ts';
+import { EpisodeTrace, OtlpForwarder, traceFile, writeTrace } from './traces.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -290,6 +293,7 @@ export async function runExperiment(config: ExperimentConfig, opts: RunOptions =
   const variants = rewardVariants(config);
   const releaseLock = await lockRunDir(outDir);
   const store = new RunStore(path.join(outDir, 'runs.sqlite'));
+  let otlp: OtlpForwarder | undefined;
   try {
     const others = store.db.prepare('SELECT id FROM experiments WHERE id != ?').all(experimentId) as {
       id: string;
@@ -311,7 +315,7 @@ export async function runExperiment(config: ExperimentConfig, opts: RunOptions =
       store.addExperiment({
         id: experimentId,
         name: config.name,
-        config_json: JSON.stringify(config),
+        config_json: JSON.stringify(storedConfig(config)),
         config_hash: configHash,
         dataset_hash: datasetHash,
         manifest_json: JSON.stringify(await manifest(datasetHash)),
@@ -353,24 +357,46 @@ export async function runExperiment(config: ExperimentConfig, opts: RunOptions =
       infra: 0,
     };
 
+    const { otlp_endpoint: endpoint, headers, timeout_sec: timeoutSec } = config.telemetry;
+    otlp = endpoint ? new OtlpForwarder(endpoint, headers, timeoutSec) : undefined;
+    const previousId = store.db.prepare(
+      'SELECT id FROM episodes WHERE experiment_id = ? AND task_id = ? AND seed = ? AND epoch = ? AND policy = ?',
+    );
+
     opts.onStart?.({ ...progress });
     await mapLimit(todo, config.concurrency, async (item) => {
       if (opts.signal?.aborted) return;
+      const episodeId = randomUUID();
+      const trace = new EpisodeTrace(experimentId, episodeId);
       const record = await runWithRetries(
         config,
         variants,
         (spec, spent) => policies.make(spec, spent),
         item,
         experimentId,
+        { episodeId, tracer: trace.tracer },
       );
+      const spans = await trace.finish();
+      // Saved before the episode is committed: a committed episode always has its trace.
+      await writeTrace(outDir, episodeId, spans);
+      otlp?.send(spans);
       const learner = policies.learners.get(record.episode.policy);
       const banditState = learner ? await learner.snapshot() : undefined;
+      const replaced = previousId.get(
+        experimentId,
+        record.episode.task_id,
+        record.episode.seed,
+        record.episode.epoch,
+        record.episode.policy,
+      ) as { id: string } | undefined;
       store.recordEpisode(
         record.episode,
         record.steps,
         record.scores,
         banditState && { policy: record.episode.policy, state: banditState },
       );
+      // An infra episode run again on resume replaces the stored one, and its trace goes with it.
+      if (replaced) await rm(traceFile(outDir, replaced.id), { force: true });
       progress.done++;
       if (record.episode.resolved) progress.resolved++;
       if (record.episode.failure_class === 'infra') progress.infra++;
@@ -394,9 +420,16 @@ export async function runExperiment(config: ExperimentConfig, opts: RunOptions =
       statistics: runStatistics(store.db, experimentId),
     };
   } finally {
+    await otlp?.shutdown();
     store.close();
     await releaseLock();
   }
+}
+
+/** The config as stored with the run: collector header values are often credentials. */
+function storedConfig(config: ExperimentConfig): ExperimentConfig {
+  const headers = Object.fromEntries(Object.keys(config.telemetry.headers).map((k) => [k, '<redacted>']));
+  return { ...config, telemetry: { ...config.telemetry, headers } };
 }
 
 export async function runWithRetries(
@@ -405,8 +438,11 @@ export async function runWithRetries(
   makePolicy: (spec: PolicySpec, spentUsd: number) => Policy,
   item: PlannedEpisode,
   experimentId: string,
+  /** `tracer`: every attempt's spans (docs/traces.md); `episodeId`: the id to record, random by default. */
+  opts: { episodeId?: string; tracer?: Tracer } = {},
 ): Promise<{ episode: EpisodeRecord; steps: StepRow[]; scores: ScoredVariant[] }> {
   const startedAt = new Date().toISOString();
+  const id = opts.episodeId ?? randomUUID();
   // Money spent by attempts that failed for infra: it was spent all the same.
   let spentBefore = 0;
   for (let attempt = 1; ; attempt++) {
@@ -420,9 +456,21 @@ export async function runWithRetries(
       wallClockSec: config.budgets.wall_sec,
       budgets: { usd: config.budgets.usd_per_episode, tokens: config.budgets.tokens_per_episode },
       sandbox: sandboxFactory(config.sandbox),
+      ...(config.adversary ? { adversary: makeAdversary(config.adversary) } : {}),
+      ...(opts.tracer
+        ? {
+            tracer: opts.tracer,
+            traceAttributes: {
+              'repogym.episode_id': id,
+              'repogym.attempt': attempt,
+              'repogym.policy': policyLabel(item.policy),
+              'repogym.epoch': item.epoch,
+            },
+          }
+        : {}),
     });
     const base = {
-      id: randomUUID(),
+      id,
       experiment_id: experimentId,
       task_id: item.task.instance_id,
       seed: item.seed,

@@ -1,7 +1,10 @@
-// One stored episode, readable: its outcome, then every step with its action, result, telemetry and output.
+// One stored episode, readable: its outcome, then every step with its action, result, telemetry and output;
+// optionally its trace as a text timeline.
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import type { StoredStep } from './store.ts';
+import { formatMs, parseTrace, timeline, traceFile } from './traces.ts';
 
 function indent(text: string, maxLines: number): string {
   const lines = text.trimEnd().split('\n');
@@ -12,11 +15,36 @@ function indent(text: string, maxLines: number): string {
   return shown.map((l) => `    | ${l}`).join('\n');
 }
 
-/** Renders an episode by id (or a unique id prefix) as text. */
+/** The episode's spans, one line each: start, duration, name indented by depth, exit code and error. */
+function textTimeline(runDir: string, episodeId: string): string[] {
+  const file = traceFile(runDir, episodeId);
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    return ['', 'no trace saved for this episode'];
+  }
+  const rows = timeline(parseTrace(text, file));
+  return [
+    '',
+    `timeline (${path.relative(runDir, file)}): start, duration, span`,
+    ...rows.map((r) => {
+      const exit = r.attributes['process.exit.code'];
+      const notes = [exit === undefined ? null : `exit ${String(exit)}`, r.error ? 'error' : null].filter(
+        Boolean,
+      );
+      const name = `${'  '.repeat(r.depth)}${r.name}${notes.length ? `  (${notes.join(', ')})` : ''}`;
+      return `${formatMs(r.startMs).padStart(10)} ${formatMs(r.durationMs).padStart(10)}  ${name}`;
+    }),
+  ];
+}
+
+/** Renders an episode by id (or a unique id prefix) as text; `timeline` appends its trace's spans. */
 export function renderTrajectory(
   runDir: string,
   episodeId: string,
-  opts: { outputLines?: number } = {},
+  opts: { outputLines?: number; timeline?: boolean } = {},
 ): string {
   const db = new Database(path.join(runDir, 'runs.sqlite'), { readonly: true, fileMustExist: true });
   try {
@@ -64,6 +92,7 @@ export function renderTrajectory(
       );
       if (s.output.trim()) out.push(indent(s.output, opts.outputLines ?? 12));
     }
+    if (opts.timeline) out.push(...textTimeline(runDir, String(e.id)));
     return out.join('\n');
   } finally {
     db.close();

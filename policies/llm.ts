@@ -142,6 +142,8 @@ export interface LlmPolicyDeps {
   /** Strategy templates by name; the episode's `ctx.strategy` picks one. */
   templates?: Map<string, { name: string; body: string }>;
   ledger?: CostLedger;
+  /** Replaces the opening of the system prompt: the role (a fixer by default; the adversary is a tester). */
+  intro?: string;
   /** Waits between retries; injectable so tests need not sleep. */
   sleep?: (ms: number) => Promise<void>;
 }
@@ -201,7 +203,7 @@ export class LlmPolicy implements Policy {
     const overview = ctx.overview && tier1_tokens > 0 ? trimToTokens(ctx.overview.text, tier1_tokens) : '';
     const strategy = template ? trimToTokens(template.body, Math.floor(tier2_tokens / 2)) : '';
     this.system = [
-      SYSTEM_INTRO,
+      this.deps.intro ?? SYSTEM_INTRO,
       overview && `\n## Project overview (${ctx.overview!.path})\n\n${overview}`,
       strategy && `\n## Strategy: ${template!.name}\n\n${strategy}`,
     ]

@@ -72,6 +72,8 @@ export interface AdversarialSignals {
   /** Inputs tried (differential) or actions taken (LLM). */
   tried: number;
   wallMs: number;
+  /** What it looked at and why it found nothing there, for the report. */
+  notes?: string[];
   /** The adversary itself failed; the component then scores neutral. */
   error?: string;
 }

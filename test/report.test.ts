@@ -1,4 +1,4 @@
-import { mkdtemp, readFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -6,6 +6,7 @@ import { chromium } from 'playwright-core';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { parseConfig } from '../experiments/config.ts';
 import { runExperiment } from '../experiments/runner.ts';
+import { readTrace } from '../experiments/traces.ts';
 import { removeDir } from './helpers.ts';
 
 // The flags this machine needs: no sandbox as root, no GPU, and no background traffic to a closed network.
@@ -58,6 +59,36 @@ it('report.html loads in headless Chromium without console errors, and every cha
       ).toBeGreaterThan(0);
     }
     expect(await page.locator('details').count()).toBe(6);
+    // Each episode's timeline: one bar per span of its trace file, placed inside the drawing.
+    const ids = (await readdir(path.join(out, 'traces'))).map((f) => f.replace(/\.json$/, ''));
+    expect(ids).toHaveLength(6);
+    const spanIds = new Set<string>();
+    for (const id of ids) {
+      const trace = (await readTrace(out, id))!;
+      for (const span of trace.resourceSpans.flatMap((r) => r.scopeSpans.flatMap((s) => s.spans)))
+        spanIds.add(span.spanId);
+    }
+    expect(await page.locator('svg.timeline').count()).toBe(6);
+    const bars = page.locator('svg.timeline rect.span-bar');
+    expect(await bars.count()).toBe(spanIds.size);
+    const drawn = await bars.evaluateAll((rects) => rects.map((r) => r.getAttribute('data-span-id')));
+    expect(new Set(drawn)).toEqual(spanIds);
+    await page
+      .locator('details')
+      .first()
+      .evaluate((d) => ((d as HTMLDetailsElement).open = true));
+    const timeline = page.locator('svg.timeline').first();
+    const frame = (await timeline.boundingBox())!;
+    const firstBars = timeline.locator('rect.span-bar');
+    for (let i = 0; i < (await firstBars.count()); i++) {
+      const box = (await firstBars.nth(i).boundingBox())!;
+      expect(box.width).toBeGreaterThanOrEqual(1);
+      expect(box.x + box.width).toBeLessThanOrEqual(frame.x + frame.width);
+    }
+    // The first row is the episode's root span; hovering a row shows its attributes.
+    const rootTitle = await timeline.locator('g.span-row title').first().textContent();
+    expect(rootTitle).toMatch(/^episode: /);
+    expect(rootTitle).toContain('repogym.task_id = ');
     expect(errors).toEqual([]);
   } finally {
     await browser.close();

@@ -1,0 +1,58 @@
+// Runs an adversary's test files on the candidate tree and on the reference tree with the task's own test
+// command. A test is valid when it passes on the reference; the candidate is then judged by it.
+import type { Task } from '../../datasets/types.ts';
+import { filesOf, isTestPath, splitDiff } from '../../env/diff.ts';
+import { runTaskTests } from '../../env/grading.ts';
+import type { Sandbox } from '../../env/sandbox/types.ts';
+import type { AdversarialTest } from '../../rewards/types.ts';
+
+/** The patch without its test-file changes (grading drops them too; the adversary brings its own tests). */
+export function sourceOnly(patch: string, task: Task): string {
+  const hidden = new Set(filesOf(task.test_patch));
+  return splitDiff(patch)
+    .filter((f) => ![f.oldPath, f.newPath].some((p) => p !== null && (hidden.has(p) || isTestPath(p))))
+    .map((f) => f.text)
+    .join('');
+}
+
+export async function applyPatch(sandbox: Sandbox, patch: string, what: string): Promise<void> {
+  if (!patch.trim()) return;
+  const applied = await sandbox.exec(['git', 'apply', '--binary', '--whitespace=nowarn', '-'], {
+    stdin: patch,
+  });
+  if (applied.exitCode !== 0) throw new Error(`${what} did not apply: ${applied.output.slice(-500)}`);
+}
+
+/** IDs that passed when the task's test command ran with `files` written into the tree. */
+async function passing(sandbox: Sandbox, task: Task, files: Record<string, string>, ids: string[]) {
+  for (const [file, content] of Object.entries(files)) await sandbox.writeFile(file, content);
+  const run = await runTaskTests(sandbox, task, { selection: ids });
+  return new Set(run.tests.filter((t) => t.status === 'passed').map((t) => t.name));
+}
+
+export interface PlannedTest {
+  id: string;
+  file: string;
+  target?: string;
+  input?: string;
+}
+
+/** Verdicts of every planned test on both trees; without a reference tree they stay unvalidated. */
+export async function judge(
+  task: Task,
+  trees: { candidate: Sandbox; reference: Sandbox | null },
+  files: Record<string, string>,
+  planned: PlannedTest[],
+): Promise<AdversarialTest[]> {
+  const ids = planned.map((t) => t.id);
+  const onCandidate = await passing(trees.candidate, task, files, ids);
+  const onReference = trees.reference ? await passing(trees.reference, task, files, ids) : null;
+  return planned.map((t) => ({
+    name: t.id,
+    file: t.file,
+    passedOnReference: onReference ? onReference.has(t.id) : null,
+    passedOnCandidate: onCandidate.has(t.id),
+    ...(t.target ? { target: t.target } : {}),
+    ...(t.input ? { input: t.input } : {}),
+  }));
+}
