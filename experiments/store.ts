@@ -395,6 +395,46 @@ export class RunStore {
     write();
   }
 
+  /** The first epoch of a task with no episode yet in an experiment: `repogym compare` numbers its rounds so. */
+  nextEpoch(experimentId: string, taskId: string): number {
+    const row = this.db
+      .prepare('SELECT MAX(epoch) AS epoch FROM episodes WHERE experiment_id = ? AND task_id = ?')
+      .get(experimentId, taskId) as { epoch: number | null };
+    return row.epoch === null ? 0 : row.epoch + 1;
+  }
+
+  /**
+   * Changes a committed episode after the fact (a person's rating arrives once the episode ended): its signals,
+   * its return and what the policy logged, with the scores recomputed from the new signals, replacing the old
+   * rows of the same variants.
+   */
+  amendEpisode(
+    episodeId: string,
+    changes: Partial<Pick<EpisodeRecord, 'signals_json' | 'reward' | 'policy_info_json'>>,
+    scores: ScoredVariant[] = [],
+  ): void {
+    const fields = Object.keys(changes).filter((f) =>
+      ['signals_json', 'reward', 'policy_info_json'].includes(f),
+    );
+    const write = this.db.transaction(() => {
+      if (fields.length) {
+        const result = this.db
+          .prepare(`UPDATE episodes SET ${fields.map((f) => `${f} = @${f}`).join(', ')} WHERE id = @id`)
+          .run({ ...changes, id: episodeId });
+        if (result.changes === 0) throw new Error(`no episode ${episodeId} in the store`);
+      }
+      this.recordScores(episodeId, scores, 'live');
+    });
+    write();
+  }
+
+  /** Saves a bandit's state outside an episode's transaction (a learner updated from several episodes at once). */
+  saveBanditState(experimentId: string, policy: string, state: BanditState): void {
+    this.db
+      .prepare('INSERT OR REPLACE INTO bandit_state VALUES (?, ?, ?, ?)')
+      .run(experimentId, policy, JSON.stringify(state), new Date().toISOString());
+  }
+
   close(): void {
     this.db.close();
   }

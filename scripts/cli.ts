@@ -1,6 +1,7 @@
 // The repogym CLI: argument parsing and printing only; the work is done by the library.
 import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
+import { select } from '@inquirer/prompts';
 import { Presets, SingleBar } from 'cli-progress';
 import yargs, { type Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
@@ -12,6 +13,17 @@ import Docker from 'dockerode';
 import { CodingEnv } from '../env/coding-env.ts';
 import { gcContainers } from '../env/sandbox/docker.ts';
 import { sweepStaleSandboxes } from '../env/sandbox/local.ts';
+import {
+  CompareError,
+  compare,
+  formatDiffs,
+  formatOutcome,
+  formatTable,
+  starsToRating,
+  type Candidate,
+  type TournamentHead,
+  type TournamentPolicyInput,
+} from '../experiments/compare.ts';
 import { loadConfig } from '../experiments/config.ts';
 import { runEpisode } from '../experiments/episode.ts';
 import { exportArrow } from '../experiments/export.ts';
@@ -23,7 +35,8 @@ import { llmRewriter } from '../datasets/synth/rewrite.ts';
 import { synthesize } from '../datasets/synth/synthesize.ts';
 import { renderTrajectory } from '../experiments/trajectory.ts';
 import { baselinePolicy } from '../policies/baselines.ts';
-import { LlmPolicy, llmOptionsSchema } from '../policies/llm.ts';
+import { BANDIT_KINDS } from '../policies/bandits/index.ts';
+import { LlmPolicy, llmOptionsSchema, type LlmOptions } from '../policies/llm.ts';
 import { REPAIR_STRATEGY_NAMES, repairPolicy } from '../policies/repair/index.ts';
 import { loadTemplates } from '../policies/templates.ts';
 import type { Policy } from '../policies/types.ts';
@@ -98,6 +111,105 @@ async function runCommand(argv: {
   } finally {
     await env.close();
   }
+}
+
+async function compareCommand(
+  argv: LlmFlags & {
+    task: string;
+    strategies: string;
+    dataset: string;
+    policy: 'repair' | 'llm';
+    primary?: string;
+    variants?: string;
+    out: string;
+    human: boolean;
+    rater?: string;
+    bandit: (typeof BANDIT_KINDS)[number];
+    maxSteps?: number;
+    seed: number;
+    json: boolean;
+    templatesDir?: string;
+  } & Parameters<typeof loadOptions>[0],
+): Promise<number> {
+  // Checked before anything runs: the episodes would run only to find that nobody can rate them.
+  if (argv.human && !process.stdin.isTTY)
+    throw new UsageError('--human asks a person to rate in the terminal, but stdin is not a terminal');
+  const policy: TournamentPolicyInput =
+    argv.policy === 'llm' ? { name: 'llm', ...llmOptionsFromFlags(argv) } : { name: 'repair' };
+  // With --json, stdout carries only the result; what the rater reads goes to stderr.
+  const say = argv.json ? console.error : console.log;
+  const rate = async (candidates: readonly Candidate[], head: TournamentHead) => {
+    say(`${formatTable(candidates, head)}\n\n${formatDiffs(candidates)}\n`);
+    return promptRatings(candidates, argv.json ? process.stderr : process.stdout);
+  };
+  try {
+    const t = await compare({
+      dataset: argv.dataset,
+      task: argv.task,
+      strategies: splitList(argv.strategies),
+      policy,
+      outDir: argv.out,
+      seed: argv.seed,
+      bandit: { kind: argv.bandit },
+      loadOptions: loadOptions(argv),
+      ...(argv.primary ? { primary: argv.primary } : {}),
+      ...(argv.variants ? { variants: splitList(argv.variants) } : {}),
+      ...(argv.maxSteps !== undefined ? { maxSteps: argv.maxSteps } : {}),
+      ...(argv.templatesDir ? { templatesDir: argv.templatesDir } : {}),
+      ...(argv.human ? { rate, ...(argv.rater ? { rater: argv.rater } : {}) } : {}),
+      onCandidate: (strategy, e) =>
+        console.error(`${strategy}: ${e.outcome} in ${e.steps} steps, ${(e.wall_ms / 1000).toFixed(1)} s`),
+    });
+    if (argv.json) console.log(JSON.stringify(t));
+    else {
+      if (!argv.human) console.log(`${formatTable(t.candidates, t)}\n\n${formatDiffs(t.candidates)}\n`);
+      console.log(formatOutcome(t));
+      console.log(`stored in ${t.outDir}/runs.sqlite (experiment ${t.experimentId}, round ${t.epoch})`);
+    }
+    return t.winner === null ? 1 : 0;
+  } catch (err) {
+    if (err instanceof CompareError) throw new UsageError(err.message, { cause: err });
+    throw err;
+  }
+}
+
+const RATINGS = ['unusable', 'poor', 'acceptable', 'good', 'excellent'];
+
+/** One prompt per candidate: digits 1–5 or arrow keys and Enter; 6 skips. */
+async function promptRatings(
+  candidates: readonly Candidate[],
+  output: NodeJS.WriteStream,
+): Promise<(number | null)[]> {
+  const ratings: (number | null)[] = [];
+  for (const [i, c] of candidates.entries()) {
+    if (c.failureClass === 'infra') {
+      ratings.push(null); // nothing was graded: nothing to rate
+      continue;
+    }
+    try {
+      const stars = await select(
+        {
+          message: `${c.strategy} (${i + 1}/${candidates.length}): how good is this result?`,
+          choices: [
+            ...RATINGS.map((name, k) => ({ name, value: k + 1 })),
+            { name: 'skip (no rating; the bandit does not learn from it)', value: 0 },
+          ],
+          default: 3,
+          loop: false,
+          theme: { indexMode: 'number' },
+        },
+        { output },
+      );
+      ratings.push(stars === 0 ? null : starsToRating(stars, RATINGS.length));
+    } catch (err) {
+      if ((err as Error).name === 'ExitPromptError')
+        throw new Error('rating cancelled: the episodes are stored without ratings and nothing was learned', {
+          cause: err,
+        });
+      throw err;
+    }
+  }
+  return ratings;
 }
 
 async function listCommand(argv: { dataset?: string } & Parameters<typeof loadOptions>[0]): Promise<number> {
@@ -272,6 +384,80 @@ export async function main(args: string[]): Promise<number> {
             return true;
           }),
       (argv) => set(runCommand(argv)),
+    )
+    .command(
+      'compare',
+      'run several strategies on one task side by side, score them, pick the best; --human lets a person rate them',
+      (y) =>
+        datasetOptions(y)
+          .option('task', { type: 'string', demandOption: true, describe: 'instance_id' })
+          .option('strategies', {
+            type: 'string',
+            demandOption: true,
+            describe: `comma-separated: repair strategies (${REPAIR_STRATEGY_NAMES.join(', ')}) or, with --policy llm, strategy templates`,
+          })
+          .option('dataset', {
+            type: 'string',
+            default: 'builtin:mini',
+            describe: 'builtin:<name> or a .jsonl/.json file',
+          })
+          .option('policy', { choices: ['repair', 'llm'] as const, default: 'repair' as const })
+          .option('primary', {
+            type: 'string',
+            describe:
+              'the variant that picks the winner and teaches the bandit (production; human with --human)',
+          })
+          .option('variants', {
+            type: 'string',
+            describe: 'more built-in variants to score, comma-separated (swebench,partial,production)',
+          })
+          .option('out', { type: 'string', default: 'runs/compare', describe: 'run dir (runs.sqlite)' })
+          .option('human', {
+            type: 'boolean',
+            default: false,
+            describe: 'rate each candidate in the terminal; the bandit learns from the ratings',
+          })
+          .option('rater', { type: 'string', describe: 'who rates (default: the login name)' })
+          .option('bandit', {
+            choices: BANDIT_KINDS,
+            default: 'linucb' as const,
+            describe: 'the bandit over the strategies (docs/bandits.md)',
+          })
+          .option('max-steps', { type: 'number', describe: 'step budget of each episode (50)' })
+          .option('seed', {
+            type: 'number',
+            default: 0,
+            describe: 'experiment seed; every candidate gets the same episode seed',
+          })
+          .option('json', {
+            type: 'boolean',
+            default: false,
+            describe: 'print the result as one JSON object',
+          })
+          .option('base-url', { type: 'string', describe: 'OpenAI-compatible endpoint for --policy llm' })
+          .option('model', { type: 'string', describe: 'model id for --policy llm' })
+          .option('api-key-env', {
+            type: 'string',
+            describe: 'variable holding the API key (OPENAI_API_KEY)',
+          })
+          .option('templates-dir', { type: 'string', describe: 'more strategy templates (*.md)' })
+          .option('max-usd', { type: 'number', describe: 'cost cap of each episode (needs --prices)' })
+          .option('prices', {
+            type: 'string',
+            describe: 'USD per million input,output tokens, e.g. 0.15,0.6',
+          })
+          .check((argv) => {
+            if (!Number.isInteger(argv.seed) || argv.seed < 0)
+              throw new Error('--seed must be an integer ≥ 0');
+            const maxSteps = argv.maxSteps;
+            if (
+              maxSteps !== undefined &&
+              !(typeof maxSteps === 'number' && Number.isInteger(maxSteps) && maxSteps > 0)
+            )
+              throw new Error('--max-steps must be a positive integer');
+            return true;
+          }),
+      (argv) => set(compareCommand(argv)),
     )
     .command('experiment', 'run experiments from a config', (y) =>
       y
@@ -536,15 +722,15 @@ export async function main(args: string[]): Promise<number> {
 
 class UsageError extends Error {}
 
-async function llmFromFlags(argv: {
-  strategy?: string;
+interface LlmFlags {
   baseUrl?: string;
   model?: string;
   apiKeyEnv?: string;
-  templatesDir?: string;
   maxUsd?: number;
   prices?: string;
-}): Promise<Policy> {
+}
+
+function llmOptionsFromFlags(argv: LlmFlags): LlmOptions {
   if (!argv.baseUrl || !argv.model) throw new UsageError('--policy llm needs --base-url and --model');
   if (argv.maxUsd !== undefined && !argv.prices) throw new UsageError('--max-usd needs --prices');
   const [input, output] = (argv.prices ?? '').split(',').map(Number);
@@ -559,13 +745,18 @@ async function llmFromFlags(argv: {
     const issue = checked.error.issues[0]!;
     throw new UsageError(`llm option ${issue.path.join('.')}: ${issue.message}`);
   }
+  return checked.data;
+}
+
+async function llmFromFlags(argv: LlmFlags & { strategy?: string; templatesDir?: string }): Promise<Policy> {
+  const options = llmOptionsFromFlags(argv);
   const templates = await loadTemplates(argv.templatesDir ? { dirs: [argv.templatesDir] } : {});
   if (argv.strategy && !templates.some((t) => t.name === argv.strategy)) {
     throw new UsageError(
       `unknown --strategy "${argv.strategy}" (${templates.map((t) => t.name).join(', ')})`,
     );
   }
-  return new LlmPolicy(checked.data, { templates: new Map(templates.map((t) => [t.name, t])) });
+  return new LlmPolicy(options, { templates: new Map(templates.map((t) => [t.name, t])) });
 }
 
 async function sandboxGc(all: boolean, docker: boolean): Promise<number> {
