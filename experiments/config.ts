@@ -48,6 +48,17 @@ const policyId = z
   .regex(/^[\w.-]+$/)
   .optional()
   .describe('names the policy in the store and the report; needed when two policies share a name');
+/** The policy a bandit or a tournament runs with each strategy. */
+const innerPolicySchema = z.union(
+  [repairOptionsSchema.extend({ name: z.literal('repair') }), llmOptionsSchema],
+  {
+    error: (issue) =>
+      issue.code === 'invalid_union'
+        ? 'expected {name: repair, probe?, max_files?} for template repair, or LLM options {base_url, model, …}'
+        : undefined,
+  },
+);
+
 const policySchema = z.discriminatedUnion('name', [
   z.strictObject({ name: z.literal('oracle'), id: policyId }),
   z.strictObject({ name: z.literal('nop'), id: policyId }),
@@ -83,16 +94,21 @@ const policySchema = z.discriminatedUnion('name', [
       .min(2)
       .refine((arms) => new Set(arms).size === arms.length, 'an arm is listed twice')
       .describe('strategy names the bandit chooses between: LLM templates, or repair strategies'),
-    inner: z
-      .union([repairOptionsSchema.extend({ name: z.literal('repair') }), llmOptionsSchema], {
-        error: (issue) =>
-          issue.code === 'invalid_union'
-            ? 'expected {name: repair, probe?, max_files?} for template repair, or LLM options {base_url, model, …}'
-            : undefined,
-      })
+    inner: innerPolicySchema.describe(
+      'the policy each episode runs with the chosen strategy: the LLM policy, or {name: repair} for template repair',
+    ),
+  }),
+  z.strictObject({
+    name: z.literal('tournament'),
+    id: policyId,
+    strategies: z
+      .array(z.string().min(1))
+      .min(2)
+      .refine((s) => new Set(s).size === s.length, 'a strategy is listed twice')
       .describe(
-        'the policy each episode runs with the chosen strategy: the LLM policy, or {name: repair} for template repair',
+        'strategies run side by side on every (task, seed, epoch), each stored as policy <id>/<strategy>; the report picks the best by the primary variant',
       ),
+    inner: innerPolicySchema.describe('the policy every candidate runs: the LLM policy, or {name: repair}'),
   }),
 ]);
 
@@ -279,18 +295,52 @@ export const experimentConfigSchema = z.strictObject({
 
 export type ExperimentConfig = z.infer<typeof experimentConfigSchema>;
 
-/** A repair bandit's arms must be repair strategies (an LLM bandit's arms are checked against its templates). */
+/**
+ * A repair bandit's arms and a repair tournament's strategies must be repair strategies (LLM ones are checked
+ * against the templates).
+ */
 function checkRepairArms(config: ExperimentConfig): string[] {
-  return config.policies.flatMap((p, i) =>
-    p.name === 'bandit' && 'name' in p.inner
-      ? p.arms
-          .map((arm, j) => ({ arm, j }))
-          .filter(({ arm }) => !REPAIR_STRATEGY_NAMES.includes(arm))
-          .map(
-            ({ arm, j }) =>
-              `policies.${i}.arms.${j}: "${arm}" is not a repair strategy (${REPAIR_STRATEGY_NAMES.join(', ')})`,
-          )
-      : [],
+  return config.policies.flatMap((p, i) => {
+    if ((p.name !== 'bandit' && p.name !== 'tournament') || !('name' in p.inner)) return [];
+    const [field, names] = p.name === 'bandit' ? ['arms', p.arms] : ['strategies', p.strategies];
+    return names
+      .map((name, j) => ({ name, j }))
+      .filter(({ name }) => !REPAIR_STRATEGY_NAMES.includes(name))
+      .map(
+        ({ name, j }) =>
+          `policies.${i}.${field}.${j}: "${name}" is not a repair strategy (${REPAIR_STRATEGY_NAMES.join(', ')})`,
+      );
+  });
+}
+
+export type PolicySpec = ExperimentConfig['policies'][number];
+/** A policy that runs episodes itself: a tournament stands for one such policy per strategy. */
+export type RunnablePolicy = Exclude<PolicySpec, { name: 'tournament' }>;
+
+/**
+ * The policies episodes run with: a tournament becomes one repair or LLM policy per strategy, labelled
+ * `<tournament>/<strategy>`, so its candidates share every (task, seed, epoch) and resume like any policy.
+ */
+export function runnablePolicies(config: Pick<ExperimentConfig, 'policies'>): RunnablePolicy[] {
+  return config.policies.flatMap((p): RunnablePolicy[] => {
+    if (p.name !== 'tournament') return [p];
+    return p.strategies.map((strategy) => {
+      const id = `${policyLabel(p)}/${strategy}`;
+      if ('name' in p.inner) {
+        const { name: _name, ...repair } = p.inner;
+        return { ...repair, name: 'repair', id, strategy };
+      }
+      return { ...p.inner, name: 'llm', id, strategy };
+    });
+  });
+}
+
+/** Tournaments by label with their strategies, for grouping stored episodes. */
+export function tournamentsOf(config: Pick<ExperimentConfig, 'policies'>): Map<string, string[]> {
+  return new Map(
+    config.policies.flatMap((p) =>
+      p.name === 'tournament' ? [[policyLabel(p), p.strategies] as const] : [],
+    ),
   );
 }
 
@@ -299,11 +349,16 @@ function checkPricedCaps(config: ExperimentConfig): string[] {
   const problems: string[] = [];
   const budgetCap = config.budgets.usd !== undefined || config.budgets.usd_per_episode !== undefined;
   config.policies.forEach((p, i) => {
-    const options = p.name === 'llm' ? p : p.name === 'bandit' && !('name' in p.inner) ? p.inner : undefined;
+    const options =
+      p.name === 'llm'
+        ? p
+        : (p.name === 'bandit' || p.name === 'tournament') && !('name' in p.inner)
+          ? p.inner
+          : undefined;
     if (!options || options.prices) return;
     if (budgetCap || options.max_usd_per_episode !== undefined) {
       problems.push(
-        `policies.${i}${p.name === 'bandit' ? '.inner' : ''}.prices: a USD cap is set, so prices are required`,
+        `policies.${i}${p.name === 'llm' ? '' : '.inner'}.prices: a USD cap is set, so prices are required`,
       );
     }
   });

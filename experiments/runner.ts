@@ -25,7 +25,15 @@ import { loadTemplates, type StrategyTemplate } from '../policies/templates.ts';
 import type { EpisodeContext, Policy } from '../policies/types.ts';
 import type { EpisodeSignals, Usage } from '../rewards/types.ts';
 import { score, type Variant } from '../rewards/variants.ts';
-import { ConfigError, configIdentity, policyLabel, rewardVariants, type ExperimentConfig } from './config.ts';
+import {
+  ConfigError,
+  configIdentity,
+  policyLabel,
+  rewardVariants,
+  runnablePolicies,
+  type ExperimentConfig,
+  type RunnablePolicy,
+} from './config.ts';
 import { runEpisode, type StepRecord } from './episode.ts';
 import { exportArrow } from './export.ts';
 import { writeReport } from './report.ts';
@@ -66,7 +74,7 @@ export interface PlannedEpisode {
   task: Task;
   epoch: number;
   seed: number;
-  policy: ExperimentConfig['policies'][number];
+  policy: RunnablePolicy;
 }
 
 const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
@@ -85,11 +93,9 @@ function shuffledTasks(tasks: Task[], experimentSeed: number, epoch: number): Ta
   return keyed.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0)).map(({ task }) => task);
 }
 
-type PolicySpec = ExperimentConfig['policies'][number];
-
 interface PolicyFactory {
   /** `spentUsd`: what earlier attempts of the same episode spent; the episode cap covers all attempts. */
-  make(spec: PolicySpec, spentUsd?: number): Policy;
+  make(spec: RunnablePolicy, spentUsd?: number): Policy;
   /** The run's bandits by policy label: one learner across all episodes of that policy. */
   learners: Map<string, BanditLearner>;
 }
@@ -106,7 +112,7 @@ async function policyFactory(
   spentUsd = 0,
 ): Promise<PolicyFactory> {
   const ledger = new CostLedger(config.budgets.usd, spentUsd);
-  const needsTemplates = config.policies.some(
+  const needsTemplates = [...config.policies, ...runnablePolicies(config)].some(
     (p) => p.name === 'llm' || (p.name === 'bandit' && !('name' in p.inner)),
   );
   const templates = needsTemplates
@@ -268,11 +274,11 @@ export async function runExperiment(config: ExperimentConfig, opts: RunOptions =
   const checkPolicies = await policyFactory(config, tasks).catch((err: Error) => {
     throw new ConfigError(`policies: ${err.message}`);
   });
-  config.policies.forEach((spec, i) => {
+  runnablePolicies(config).forEach((spec) => {
     try {
       checkPolicies.make(spec);
     } catch (err) {
-      throw new ConfigError(`policies.${i}: ${(err as Error).message}`);
+      throw new ConfigError(`policies (${policyLabel(spec)}): ${(err as Error).message}`);
     }
   });
   const configHash = sha256(configIdentity(config));
@@ -333,7 +339,7 @@ export async function runExperiment(config: ExperimentConfig, opts: RunOptions =
     for (let epoch = 0; epoch < config.epochs; epoch++)
       for (let index = 0; index < config.seeds; index++)
         for (const task of config.order === 'shuffled' ? shuffledTasks(tasks, config.seed, epoch) : tasks)
-          for (const policy of config.policies)
+          for (const policy of runnablePolicies(config))
             plan.push({
               task,
               epoch,
@@ -435,7 +441,7 @@ function storedConfig(config: ExperimentConfig): ExperimentConfig {
 export async function runWithRetries(
   config: ExperimentConfig,
   variants: Variant[],
-  makePolicy: (spec: PolicySpec, spentUsd: number) => Policy,
+  makePolicy: (spec: RunnablePolicy, spentUsd: number) => Policy,
   item: PlannedEpisode,
   experimentId: string,
   /** `tracer`: every attempt's spans (docs/traces.md); `episodeId`: the id to record, random by default. */
