@@ -67,6 +67,8 @@ export interface CodingEnvOptions {
   shaping?: { gamma: number };
   /** Money and token budgets of an episode, recorded for the `cost` component (policies enforce them). */
   budgets?: { usd?: number; tokens?: number };
+  /** The reset observation's text; by default the task statement and a fixer's instructions. */
+  briefing?: (task: Task) => string;
   /** Runs on every graded submission; its findings are recorded for the `adversarial` component. */
   adversary?: Adversary;
   /**
@@ -259,7 +261,7 @@ export class CodingEnv implements Env<unknown, Observation> {
     this.startedAt = performance.now();
     const observation: Observation = {
       kind: 'reset',
-      output: this.briefing(task),
+      output: (this.opts.briefing ?? briefing)(task),
       exitCode: null,
       timedOut: false,
       telemetry: { ...NO_TELEMETRY, wallMs: Math.round(performance.now() - started) },
@@ -277,17 +279,6 @@ export class CodingEnv implements Env<unknown, Observation> {
       overview: await projectOverview(this.sandbox),
     };
     return { observation, info };
-  }
-
-  private briefing(task: Task): string {
-    return [
-      `# Task ${task.instance_id}`,
-      '',
-      task.problem_statement.trim(),
-      '',
-      `Repository language: ${task.language}. Visible tests: \`${task.test_cmd}\` (action run_tests).`,
-      'Edit the code so the issue is fixed, then submit. Hidden tests decide whether it is resolved.',
-    ].join('\n');
   }
 
   async step(input: unknown): Promise<StepResult<Observation>> {
@@ -796,6 +787,17 @@ export function countStatuses(tests: { status: string }[]): string {
   const counts = new Map<string, number>();
   for (const t of tests) counts.set(t.status, (counts.get(t.status) ?? 0) + 1);
   return tests.length === 0 ? 'none parsed' : [...counts].map(([s, n]) => `${n} ${s}`).join(', ');
+}
+
+function briefing(task: Task): string {
+  return [
+    `# Task ${task.instance_id}`,
+    '',
+    task.problem_statement.trim(),
+    '',
+    `Repository language: ${task.language}. Visible tests: \`${task.test_cmd}\` (action run_tests).`,
+    'Edit the code so the issue is fixed, then submit. Hidden tests decide whether it is resolved.',
+  ].join('\n');
 }
 
 function defaultSandbox(task: Task): Promise<Sandbox> {

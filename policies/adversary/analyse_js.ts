@@ -96,6 +96,8 @@ export function moduleFunctions(source: string): JsFunction[] {
     } else if (statement.type === 'ExportDefaultDeclaration') {
       const decl = statement.declaration;
       if (decl.type === 'FunctionDeclaration') add(decl.id?.name ?? 'default', decl, 'default');
+    } else if (statement.type === 'ExpressionStatement') {
+      commonJsExports(statement.expression, add, exportedAs);
     } else {
       declare(statement, false);
     }
@@ -103,6 +105,40 @@ export function moduleFunctions(source: string): JsFunction[] {
   for (const fn of functions)
     if (!fn.exported && exportedAs.has(fn.local)) fn.exported = exportedAs.get(fn.local)!;
   return functions;
+}
+
+const isModuleExports = (n: Node) =>
+  n.type === 'MemberExpression' &&
+  n.object.type === 'Identifier' &&
+  n.object.name === 'module' &&
+  n.property.type === 'Identifier' &&
+  n.property.name === 'exports';
+
+/** `module.exports = {a, b: c}`, `module.exports.a = …` and `exports.a = …`: CommonJS's named exports. */
+function commonJsExports(
+  expression: Node,
+  add: (local: string, fn: Node, exported: string) => void,
+  exportedAs: Map<string, string>,
+) {
+  if (expression.type !== 'AssignmentExpression' || expression.operator !== '=') return;
+  const { left, right } = expression;
+  const bind = (name: string, value: Node) => {
+    if (value.type === 'Identifier') exportedAs.set(value.name, name);
+    else if (/^(Arrow)?FunctionExpression$/.test(value.type)) add(name, value, name);
+  };
+  if (isModuleExports(left) && right.type === 'ObjectExpression') {
+    for (const p of right.properties) {
+      if (p.type === 'ObjectProperty' && !p.computed && p.key.type === 'Identifier')
+        bind(p.key.name, p.value);
+    }
+  } else if (
+    left.type === 'MemberExpression' &&
+    !left.computed &&
+    left.property.type === 'Identifier' &&
+    (isModuleExports(left.object) || (left.object.type === 'Identifier' && left.object.name === 'exports'))
+  ) {
+    bind(left.property.name, right);
+  }
 }
 
 /** Exported functions that contain a changed line, or reach one through the module's own functions. */

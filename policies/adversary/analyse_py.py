@@ -5,17 +5,24 @@
 # public functions of its module that call it), and the literal arguments the tests and snippets call them with.
 import ast
 import json
+import os
 import sys
 from decimal import Decimal
 
 request = json.load(sys.stdin)
 
 
-def module_name(path):
+def module_of(path):
+    """The dotted module and the folder it is imported from: the first folder up without an __init__.py
+    (a src/ layout's src, or the repository root)."""
     parts = path[: -len(".py")].split("/")
-    if parts[-1] == "__init__":
-        parts = parts[:-1]
-    return ".".join(parts)
+    root = len(parts) - 1
+    while root > 0 and os.path.exists("/".join(parts[:root] + ["__init__.py"])):
+        root -= 1
+    names = parts[root:] if root < len(parts) - 1 else parts[-1:]
+    if len(names) > 1 and names[-1] == "__init__":
+        names = names[:-1]
+    return ".".join(names), "/".join(parts[:root])
 
 
 def called_names(node):
@@ -47,9 +54,11 @@ for path, lines in request["changed"].items():
     if not path.endswith(".py"):
         continue
     try:
-        tree = ast.parse(open(path, encoding="utf-8").read())
+        # Bytes: the parser honours a PEP 263 coding line.
+        tree = ast.parse(open(path, "rb").read())
     except (OSError, SyntaxError, ValueError):
         continue
+    module, root = module_of(path)
     functions = [n for n in tree.body if isinstance(n, ast.FunctionDef)]
     touched = {f.name for f in functions if any(f.lineno <= l <= f.end_lineno for l in lines)}
     public = {f.name for f in functions if not f.name.startswith("_")}
@@ -62,7 +71,7 @@ for path, lines in request["changed"].items():
         if f.name in reach and f.name in public:
             params = parameters(f)
             if params is not None:
-                targets.append({"file": path, "module": module_name(path), "name": f.name, "params": params})
+                targets.append({"file": path, "module": module, "root": root, "name": f.name, "params": params})
 
 
 def tagged(value):
@@ -95,7 +104,7 @@ examples = {name: [] for name in names}
 sources = []
 for path in request["tests"]:
     try:
-        sources.append(open(path, encoding="utf-8").read())
+        sources.append(open(path, "rb").read())
     except OSError:
         pass
 sources += request.get("snippets", [])

@@ -3,6 +3,7 @@
 // repository's tests make (fast-check), runs candidate and reference on them in two sandboxes, and turns every
 // divergence into a concrete test that states the reference's behaviour. Tests are then validated like any
 // adversary's: they count only if they pass on the reference.
+import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -14,7 +15,7 @@ import type { AdversarialSignals } from '../../rewards/types.ts';
 import { codeBlocks } from '../repair/reproduce.ts';
 import { changedExports, literalCalls, type Example } from './analyse_js.ts';
 import { generateInputs } from './generate.ts';
-import { applyPatch, judge, sourceOnly } from './tests.ts';
+import { applyPatch, judgeInFreshTrees, sourceOnly } from './tests.ts';
 import {
   describeCall,
   nodeTestFile,
@@ -108,12 +109,12 @@ async function findTargets(task: Task, reference: Sandbox, files: string[]): Pro
     });
     if (run.exitCode !== 0) throw new Error(`analysing the Python sources failed: ${run.output.slice(-500)}`);
     const analysed = JSON.parse(run.output) as {
-      targets: { file: string; module: string; name: string }[];
+      targets: { file: string; module: string; root: string; name: string }[];
       examples: Record<string, Example[]>;
     };
     for (const t of analysed.targets) {
       found.push({
-        target: { language: 'python', file: t.file, module: t.module, name: t.name },
+        target: { language: 'python', file: t.file, module: t.module, root: t.root, name: t.name },
         examples: analysed.examples[t.name] ?? [],
       });
     }
@@ -123,7 +124,16 @@ async function findTargets(task: Task, reference: Sandbox, files: string[]): Pro
 
 type DriverLine = Outcome | { nondeterministic: true } | { fatal: string };
 
-/** Runs the target on every input in one process; a hang or crash leaves the remaining inputs unanswered. */
+/** Driver runs of a target, at most: after a hang the driver restarts past the input that hung. */
+const MAX_DRIVER_RUNS = 4;
+
+class TargetError extends Error {}
+
+/**
+ * Runs the target on every input, one process for as many inputs as it answers. Its answers are the lines that
+ * start with a fresh nonce and carry their input's index: whatever the code under test prints is ignored. An
+ * input the process hung or died on stays unanswered (never a test), and the next run starts after it.
+ */
 async function drive(
   sandbox: Sandbox,
   target: Target,
@@ -133,24 +143,43 @@ async function drive(
   const js = target.language === 'javascript';
   const driver = `${WORK_DIR}/${js ? 'drive.mjs' : 'drive.py'}`;
   await sandbox.writeFile(driver, script(js ? 'drive_js.mjs' : 'drive_py.py'));
-  const run = await sandbox.exec(js ? ['node', driver] : ['python3', driver], {
-    stdin: JSON.stringify({ module: target.module, name: target.name, inputs, repeat: 2 }),
-    timeoutSec,
-    maxOutputBytes: 64 * 1024 * 1024,
-    env: { PYTHONDONTWRITEBYTECODE: '1' },
-  });
-  const lines = run.output.split('\n').filter((l) => l.startsWith('{'));
-  const parsed: DriverLine[] = [];
-  for (const line of lines) {
-    try {
-      parsed.push(JSON.parse(line) as DriverLine);
-    } catch {
-      break; // the line a timeout cut short
+  const answers: (DriverLine | undefined)[] = inputs.map(() => undefined);
+  let from = 0;
+  for (let run = 0; run < MAX_DRIVER_RUNS && from < inputs.length; run++) {
+    const nonce = `REPOGYM-${randomBytes(12).toString('hex')} `;
+    const result = await sandbox.exec(js ? ['node', driver] : ['python3', driver], {
+      stdin: JSON.stringify({
+        module: target.module,
+        root: target.root ?? '',
+        name: target.name,
+        inputs: inputs.slice(from),
+        repeat: 2,
+        nonce,
+      }),
+      timeoutSec,
+      maxOutputBytes: 64 * 1024 * 1024,
+      // A fixed hash seed: the order of a set must not differ between the two trees.
+      env: { PYTHONDONTWRITEBYTECODE: '1', PYTHONHASHSEED: '0' },
+    });
+    let last = -1;
+    for (const line of result.output.split('\n')) {
+      if (!line.startsWith(nonce)) continue;
+      let parsed: DriverLine & { i?: number };
+      try {
+        parsed = JSON.parse(line.slice(nonce.length)) as DriverLine & { i?: number };
+      } catch {
+        continue; // a line the timeout cut short
+      }
+      if ('fatal' in parsed) throw new TargetError(parsed.fatal);
+      const i = parsed.i;
+      if (typeof i !== 'number' || !Number.isInteger(i) || i < 0 || from + i >= inputs.length) continue;
+      answers[from + i] = parsed;
+      last = Math.max(last, i);
     }
+    if (result.exitCode === 0 && !result.timedOut) break;
+    from += last + 2;
   }
-  const fatal = parsed.find((l) => 'fatal' in l);
-  if (fatal) throw new Error(`${target.file}#${target.name}: ${(fatal as { fatal: string }).fatal}`);
-  return inputs.map((_, i) => parsed[i]);
+  return answers;
 }
 
 const comparable = (o: Outcome) => JSON.stringify('threw' in o ? { threw: o.threw } : { ok: o.ok });
@@ -238,15 +267,23 @@ export function differentialAdversary(opts: DifferentialOptions = {}): Adversary
         }
         const inputs = generateInputs(examples, inputCount, (opts.seed ?? 0) + index);
         signals.tried += inputs.length;
-        const [onCandidate, onReference] = await Promise.all([
-          drive(candidate, target, inputs, timeoutSec),
-          drive(reference, target, inputs, timeoutSec),
-        ]);
+        let onCandidate: (DriverLine | undefined)[];
+        let onReference: (DriverLine | undefined)[];
+        try {
+          [onCandidate, onReference] = await Promise.all([
+            drive(candidate, target, inputs, timeoutSec),
+            drive(reference, target, inputs, timeoutSec),
+          ]);
+        } catch (err) {
+          // One target the candidate broke (or removed) must not cost the findings on the others.
+          if (!(err instanceof TargetError)) throw err;
+          signals.notes!.push(`${where}: ${err.message}`);
+          continue;
+        }
         const found = divergences(target, inputs, onCandidate, onReference);
         signals.notes!.push(`${where}: ${inputs.length} inputs, ${found.length} diverged`);
         findings.push(...found.slice(0, perTarget));
       }
-      for (const tree of [reference, candidate]) await tree.exec(['rm', '-rf', '--', WORK_DIR]);
       if (findings.length === 0) return done();
 
       const testFiles: TestFile[] = [];
@@ -258,9 +295,11 @@ export function differentialAdversary(opts: DifferentialOptions = {}): Adversary
       }
       if (py.length) testFiles.push(pytestFile(testDir(files, 'python'), py));
       signals.files = Object.fromEntries(testFiles.map((f) => [f.path, f.content]));
-      signals.tests = await judge(
+      // Judged in fresh trees: the candidate's code ran in these and may have planted files (a conftest.py).
+      signals.tests = await judgeInFreshTrees(
         task,
-        { candidate, reference },
+        sourceOnly(patch, task),
+        makeSandbox,
         signals.files,
         testFiles.flatMap((f) =>
           f.cases.map((c) => ({

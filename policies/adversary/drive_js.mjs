@@ -1,12 +1,16 @@
-// Runs one exported function of a repository module on many inputs and prints one JSON line per input:
-// {ok: value} or {threw: name}, values in the tagged JSON of policies/adversary/values.ts. Run from the
-// repository root with the request on stdin: {module, name, inputs: [{args}], repeat}.
+// Runs one exported function of a repository module on many inputs and prints one line per input: the request's
+// nonce, then JSON {i, ok: value} or {i, threw: name}, values in the tagged JSON of policies/adversary/values.ts.
+// The nonce keeps what the code under test prints (debug output, forged lines) out of the answers. Run from the
+// repository root with the request on stdin: {module, name, inputs: [{args}], repeat, nonce}.
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { inspect } from 'node:util';
 
 const request = JSON.parse(readFileSync(0, 'utf8'));
+// Kept before the code under test loads: it may replace process.stdout.write.
+const write = process.stdout.write.bind(process.stdout);
+const answer = (line) => write(`${request.nonce}${JSON.stringify(line)}\n`);
 
 const NUMBERS = { NaN: NaN, Infinity: Infinity, '-Infinity': -Infinity, '-0': -0 };
 
@@ -24,7 +28,8 @@ function encodePlain(value, depth) {
   if (depth > 20) throw new NotPlain();
   if (value === undefined) return { $undefined: true };
   if (typeof value === 'number') {
-    if (Object.is(value, -0)) return { $number: '-0' };
+    // -0 and 0 are one answer: a correct fix may compute either (generated tests normalise the same way).
+    if (Object.is(value, -0)) return 0;
     return Number.isFinite(value) ? value : { $number: String(value) };
   }
   if (value === null || typeof value === 'string' || typeof value === 'boolean') return value;
@@ -63,23 +68,22 @@ async function call(fn, input) {
 let fn;
 try {
   const mod = await import(pathToFileURL(path.resolve(request.module)).href);
-  fn = mod[request.name];
+  // A CommonJS module's exports may only be on its default export.
+  fn = mod[request.name] ?? mod.default?.[request.name];
 } catch (err) {
-  process.stdout.write(
-    `${JSON.stringify({ fatal: `import failed: ${errorName(err)}: ${String(err?.message ?? err).slice(0, 300)}` })}\n`,
-  );
+  answer({ fatal: `import failed: ${errorName(err)}: ${String(err?.message ?? err).slice(0, 300)}` });
   process.exit(0);
 }
 if (typeof fn !== 'function') {
-  process.stdout.write(`${JSON.stringify({ fatal: `${request.name} is not an exported function` })}\n`);
+  answer({ fatal: `${request.name} is not an exported function` });
   process.exit(0);
 }
-for (const input of request.inputs) {
+for (const [i, input] of request.inputs.entries()) {
   const first = await call(fn, input);
   let line = first;
   for (let i = 1; i < (request.repeat ?? 1); i++) {
     if (JSON.stringify(await call(fn, input)) !== JSON.stringify(first)) line = { nondeterministic: true };
   }
   // Written synchronously (a pipe on Linux): if a later input hangs, the lines before it are not lost.
-  process.stdout.write(`${JSON.stringify(line)}\n`);
+  answer({ i, ...line });
 }

@@ -57,7 +57,23 @@ function stringArbitrary(pool: string[]): fc.Arbitrary<Tagged> {
           ? s.slice(0, i) + s.slice(i + 1)
           : s.slice(0, i) + c + s.slice(i + 1);
     });
-  return pool.length ? fc.oneof(fc.constantFrom(...pool), generated, edited) : generated;
+  if (!pool.length) return generated;
+  const near = fc.oneof(fc.constantFrom(...pool), edited);
+  // Examples joined: longer inputs of the same vocabulary (more words, more lines, repeated tokens).
+  const joined = fc
+    .tuple(fc.array(near, { minLength: 2, maxLength: 3 }), fc.constantFrom(' ', '', '\n', ', '))
+    .map(([parts, sep]) => parts.join(sep));
+  // The same text in another case: case handling is where string code goes wrong most.
+  const recased = fc
+    .tuple(fc.oneof(near, joined), fc.constantFrom('upper', 'lower', 'title'))
+    .map(([text, how]) =>
+      how === 'upper'
+        ? text.toUpperCase()
+        : how === 'lower'
+          ? text.toLowerCase()
+          : text.replace(/\p{L}+/gu, (w) => w[0]!.toUpperCase() + w.slice(1)),
+    );
+  return fc.oneof(near, generated, joined, recased);
 }
 
 function integers(pool: number[]): fc.Arbitrary<number> {

@@ -14,7 +14,7 @@ import type { AdversarialSignals } from '../../rewards/types.ts';
 import { LlmPolicy, type LlmOptions } from '../llm.ts';
 import { loadTemplates } from '../templates.ts';
 import type { EpisodeContext } from '../types.ts';
-import { applyPatch, judge, sourceOnly } from './tests.ts';
+import { applyPatch, judgeInFreshTrees, sourceOnly } from './tests.ts';
 
 export const ADVERSARY_TEMPLATES_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), 'templates');
 const TEMPLATE = 'break-this-patch';
@@ -53,6 +53,18 @@ function testerTask(task: Task, candidatePatch: string): Task {
   };
 }
 
+/**
+ * The file a test ID belongs to: pytest IDs start with it; other runners' IDs are titles, found in the file that
+ * spells the innermost one.
+ */
+function fileOf(id: string, files: Record<string, string>): string {
+  const names = Object.keys(files);
+  const byPrefix = names.find((f) => id.startsWith(`${f}::`));
+  if (byPrefix) return byPrefix;
+  const title = id.split(' > ').at(-1)!;
+  return names.find((f) => files[f]!.includes(title)) ?? names[0]!;
+}
+
 /** The test-file part of what the tester submitted: new or changed test files only. */
 const testSections = (patch: string) =>
   splitDiff(patch)
@@ -82,6 +94,8 @@ export function llmAdversary(opts: LlmAdversaryOptions): Adversary {
     const done = () => ({ ...signals, wallMs: Math.round(performance.now() - started) });
     const env = new CodingEnv({
       tasks: [testerTask(task, candidatePatch)],
+      briefing: (t) =>
+        `# Test the patch for ${task.instance_id}\n\n${t.problem_statement}\n\nThe repository's tests: \`${t.test_cmd}\` (action run_tests).`,
       maxSteps: opts.maxSteps ?? 20,
       sandbox: async () => {
         const tree = await makeSandbox();
@@ -123,30 +137,30 @@ export function llmAdversary(opts: LlmAdversaryOptions): Adversary {
       );
       return done();
     }
-    const candidate = await makeSandbox();
-    const reference = signals.reference === 'gold' ? await makeSandbox() : null;
+    // Its tests are the IDs its files add to a run of the task's test command on the candidate tree.
+    const probe = await makeSandbox();
+    let added: string[];
+    const files = filesOf(tests);
     try {
-      await applyPatch(candidate, candidatePatch, 'the candidate patch');
-      if (reference) await applyPatch(reference, task.patch, 'the gold patch');
-      // Its tests are the IDs its files add to a run of the task's test command.
-      const before = new Set((await runTaskTests(candidate, task)).tests.map((t) => t.name));
-      await applyPatch(candidate, tests, "the tester's test files");
-      const files = filesOf(tests);
+      await applyPatch(probe, candidatePatch, 'the candidate patch');
+      const before = new Set((await runTaskTests(probe, task)).tests.map((t) => t.name));
+      await applyPatch(probe, tests, "the tester's test files");
       signals.files = Object.fromEntries(
-        await Promise.all(files.map(async (f) => [f, await candidate.readFile(f)] as const)),
+        await Promise.all(files.map(async (f) => [f, await probe.readFile(f)] as const)),
       );
-      const after = await runTaskTests(candidate, task);
-      const added = after.tests.filter((t) => !before.has(t.name)).map((t) => t.name);
-      if (added.length === 0) signals.notes!.push('its test files add no test the runner reports');
-      signals.tests = await judge(
-        task,
-        { candidate, reference },
-        signals.files,
-        added.map((id) => ({ id, file: files.length === 1 ? files[0]! : files.join(', ') })),
-      );
-      return done();
+      added = (await runTaskTests(probe, task)).tests.map((t) => t.name).filter((id) => !before.has(id));
     } finally {
-      await Promise.all([candidate.dispose(), reference?.dispose()]);
+      await probe.dispose();
     }
+    if (added.length === 0) signals.notes!.push('its test files add no test the runner reports');
+    // Judged in fresh trees: the probe ran the candidate's code, which may have planted files.
+    signals.tests = await judgeInFreshTrees(
+      task,
+      candidatePatch,
+      makeSandbox,
+      signals.files,
+      added.map((id) => ({ id, file: fileOf(id, signals.files) })),
+    );
+    return done();
   };
 }

@@ -56,3 +56,27 @@ export async function judge(
     ...(t.input ? { input: t.input } : {}),
   }));
 }
+
+/** `judge` in two fresh trees, candidate and reference, disposed afterwards. */
+export async function judgeInFreshTrees(
+  task: Task,
+  candidatePatch: string,
+  makeSandbox: () => Promise<Sandbox>,
+  files: Record<string, string>,
+  planned: PlannedTest[],
+): Promise<AdversarialTest[]> {
+  const candidate = await makeSandbox();
+  const reference = task.patch.trim()
+    ? await makeSandbox().catch(async (err: unknown) => {
+        await candidate.dispose();
+        throw err;
+      })
+    : null;
+  try {
+    await applyPatch(candidate, candidatePatch, 'the candidate patch');
+    if (reference) await applyPatch(reference, task.patch, 'the gold patch');
+    return await judge(task, { candidate, reference }, files, planned);
+  } finally {
+    await Promise.all([candidate.dispose(), reference?.dispose()]);
+  }
+}
