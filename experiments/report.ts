@@ -8,7 +8,9 @@ import { compile, type TopLevelSpec } from 'vega-lite';
 import { bootstrapMean, Z95 } from './stats.ts';
 import { runStatistics, type RunStatistics } from './summary.ts';
 import type { StoredStep } from './store.ts';
+import { tournamentGroups, winnerRows, type TournamentGroup } from './report-tournaments.ts';
 import { formatMs, readTrace, timeline, type TimelineRow } from './traces.ts';
+import { COMPONENT_NAMES } from '../rewards/components.ts';
 
 interface EpisodeRow {
   id: string;
@@ -334,6 +336,33 @@ async function trajectoryViewer(
     .join('\n');
 }
 
+const fixed = (x: number | null) => (x === null ? 'n/a' : x.toFixed(3));
+
+/** Each tournament as a row of cards, the winner first and outlined. */
+const WINNER_HEADER = ['strategy', 'won', 'played'];
+
+function tournamentsHtml(groups: TournamentGroup[], limit = 100): string {
+  if (groups.length === 0) return '<p>No tournament in this run.</p>';
+  const cards = groups.slice(0, limit).map((g) => {
+    const items = g.cards.map((c) => {
+      const components = COMPONENT_NAMES.filter((n) => n in c.components)
+        .map((n) => `<li>${n} ${fixed(c.components[n]!)}</li>`)
+        .join('');
+      return `<div class="card${c.rank === 1 ? ' winner' : ''}" data-strategy="${escapeHtml(c.strategy)}">
+<h4>${c.rank === 1 ? '🏆 ' : ''}${escapeHtml(c.strategy)} <small>rank ${c.rank}/${g.cards.length}</small></h4>
+<p>${escapeHtml(c.outcome)} · ${g.primary} <b>${fixed(c.primary)}</b></p>
+<p>diff ${c.diff.files} file(s) +${c.diff.added} −${c.diff.removed} · ${c.steps} steps · ${(c.wallMs / 1000).toFixed(1)} s${c.usd !== null ? ` · $${c.usd.toFixed(4)}` : ''}</p>
+<details><summary>components</summary><ul>${components}</ul></details>
+<p><code>${escapeHtml(c.episodeId)}</code></p></div>`;
+    });
+    return `<section class="tournament" data-task="${escapeHtml(g.task)}"><h3>${escapeHtml(g.task)} <small>seed ${g.seed}, epoch ${g.epoch}</small></h3>
+<div class="cards">${items.join('\n')}</div></section>`;
+  });
+  const more =
+    groups.length > limit ? `<p>${groups.length - limit} more tournaments are in the store.</p>` : '';
+  return cards.join('\n') + more;
+}
+
 export async function writeReport(runDir: string): Promise<{ html: string; md: string; charts: number }> {
   const db = new Database(path.join(runDir, 'runs.sqlite'), { readonly: true, fileMustExist: true });
   try {
@@ -353,18 +382,20 @@ export async function writeReport(runDir: string): Promise<{ html: string; md: s
     const comparisons = comparisonRows(stats);
     const drawn = await charts(episodes);
     const variants = variantTable(db, experiment.id);
+    const tournaments = tournamentGroups(db, experiment.id);
     const title = `repogym report: ${experiment.name}`;
     const html = `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>${escapeHtml(title)}</title>
 <style>body{font-family:system-ui,sans-serif;margin:2rem;max-width:1100px}table{border-collapse:collapse;margin:1rem 0}
 td,th{border:1px solid #ccc;padding:.25rem .5rem;text-align:left;vertical-align:top}pre{white-space:pre-wrap;max-width:480px;margin:0}
-figure{margin:1.5rem 0}details{margin:.25rem 0}svg.timeline .span-row:hover{fill:#c60}</style></head><body>
+figure{margin:1.5rem 0}.cards{display:flex;gap:.75rem;flex-wrap:wrap}.card{border:1px solid #ccc;border-radius:6px;padding:.5rem .75rem;flex:1 1 200px}.card.winner{border:2px solid #2a7}.card h4,.card p{margin:.25rem 0}details{margin:.25rem 0}svg.timeline .span-row:hover{fill:#c60}</style></head><body>
 <h1>${escapeHtml(title)}</h1>
 <p>Experiment <code>${escapeHtml(experiment.id)}</code>, started ${escapeHtml(experiment.created_at)}; ${episodes.length} episodes.
 Intervals are 95%: Wilson for proportions, seeded percentile bootstrap for means; infra failures are excluded from rates.</p>
 <h2>Summary</h2>${htmlTable(SUMMARY_HEADER, summary)}
 <h2>Reward variants</h2><p>Every variant stored for the run (docs/rewards.md); <code>repogym rewards compare</code> ranks them against each other.</p>${htmlTable(variants.header, variants.rows)}
 <h2>Paired comparisons</h2><p>Each pair of policies is compared on the (task, seed, epoch) episodes both ran: McNemar on resolution, a sign-flip permutation test on the primary reward.</p>${htmlTable(COMPARISON_HEADER, comparisons)}
+${tournaments.length ? `<h2>Tournaments</h2><p>Strategies side by side on the same (task, seed, epoch), best first by <code>${escapeHtml(tournaments[0]!.primary)}</code> (ties: resolved, smaller diff, fewer steps).</p>${htmlTable(WINNER_HEADER, winnerRows(tournaments))}${tournamentsHtml(tournaments)}` : ''}
 <h2>Charts</h2>${drawn.map((c, i) => `<figure data-chart="${i}"><figcaption>${escapeHtml(c.title)}</figcaption>${c.svg}</figure>`).join('\n')}
 <h2>Trajectories</h2><p>${Math.min(episodes.length, VIEWER_EPISODES)} of ${episodes.length} episodes; every one is in <code>runs.sqlite</code> and <code>repogym trajectory</code>. Each opens with its timeline from <code>traces/&lt;episode-id&gt;.json</code> (one row per span; hover a row for its attributes).</p>
 ${await trajectoryViewer(runDir, episodes, steps)}
@@ -388,6 +419,9 @@ ${await trajectoryViewer(runDir, episodes, steps)}
       '',
       mdTable(COMPARISON_HEADER, comparisons),
       '',
+      ...(tournaments.length
+        ? ['## Tournaments', '', mdTable(WINNER_HEADER, winnerRows(tournaments)), '']
+        : []),
       'Charts and trajectories: report.html.',
       '',
     ].join('\n');
