@@ -523,6 +523,11 @@ export async function main(args: string[]): Promise<number> {
             describe: 'episode id (a unique prefix is enough)',
           })
           .option('lines', { type: 'number', default: 12, describe: 'output lines shown per step' })
+          .option('timeline', {
+            type: 'boolean',
+            default: false,
+            describe: "also print the episode's trace (traces/<id>.json) as a timeline of spans",
+          })
           .check((argv) => {
             if (!Number.isInteger(argv.lines) || argv.lines < 0)
               throw new Error('--lines must be an integer ≥ 0');
@@ -531,7 +536,9 @@ export async function main(args: string[]): Promise<number> {
       (argv) =>
         set(
           Promise.resolve().then(() => {
-            console.log(renderTrajectory(argv.run, argv.episode, { outputLines: argv.lines }));
+            console.log(
+              renderTrajectory(argv.run, argv.episode, { outputLines: argv.lines, timeline: argv.timeline }),
+            );
             return 0;
           }),
         ),
