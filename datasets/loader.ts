@@ -167,11 +167,16 @@ export async function loadDataset(spec: string, opts: LoadOptions = {}): Promise
   return loadTaskFile(spec, opts);
 }
 
+/** A task id the dataset does not have: the caller's mistake, not the dataset's. */
+export class TaskNotFoundError extends Error {
+  override name = 'TaskNotFoundError';
+}
+
 export function findTask(result: LoadResult, instanceId: string): Task {
   const task = result.tasks.find((t) => t.instance_id === instanceId);
   if (task) return task;
   const bad = result.errors.length ? ` (${result.errors.length} rows failed to load)` : '';
-  throw new Error(
+  throw new TaskNotFoundError(
     `task "${instanceId}" not in dataset${bad}; known: ${result.tasks.map((t) => t.instance_id).join(', ')}`,
   );
 }

@@ -95,7 +95,7 @@ function recordExec(span: Span, result: ExecResult): void {
       'repogym.exec.signal': result.signal,
       'repogym.exec.timed_out': result.timedOut,
       'repogym.exec.out_of_memory': result.outOfMemory,
-      'repogym.output_bytes': Buffer.byteLength(result.output) + result.truncatedBytes,
+      'repogym.output_bytes': result.outputBytes ?? Buffer.byteLength(result.output) + result.truncatedBytes,
       'repogym.output.truncated_bytes': result.truncatedBytes,
     }),
     ...telemetryAttributes(result.telemetry),

@@ -35,6 +35,7 @@ import { score, type Score, type Variant } from '../rewards/variants.ts';
 import { parseConfig, rewardVariants, stableJson, type ExperimentConfig } from './config.ts';
 import { episodeSeed, lockRunDir, runWithRetries, type PlannedEpisode } from './runner.ts';
 import { RunStore, type EpisodeRecord, type ScoredVariant } from './store.ts';
+import { EpisodeTrace, writeTrace } from './traces.ts';
 
 /** A policy an episode runs with (the runner's; a config's policies may also hold groups of them). */
 type PolicySpec = PlannedEpisode['policy'];
@@ -179,6 +180,8 @@ export interface TournamentOptions {
   rater?: string;
   /** Called as each candidate's episode is stored. */
   onCandidate?: (strategy: string, episode: EpisodeRecord) => void;
+  /** The run dir: each candidate's trace is saved in its traces/ (docs/traces.md). */
+  traceDir?: string;
 }
 
 /** What decides the winner, best first. */
@@ -207,7 +210,7 @@ export function rankCandidates(keys: readonly RankKey[]): number[] {
 }
 
 /** A score says nothing when its gates pass and none of the components it weights was measured (e.g. no rating). */
-function measured(variant: Variant, s: Score): boolean {
+export function measured(variant: Variant, s: Score): boolean {
   if (Object.values(s.gates).some((ok) => !ok)) return true;
   return (Object.entries(variant.weights) as [ComponentName, number | undefined][]).some(
     ([name, w]) => (w ?? 0) > 0 && s.details[name]?.measured !== false,
@@ -367,13 +370,18 @@ export async function runTournament(options: TournamentOptions): Promise<Tournam
 
   const entries = await mapLimit(strategies, config.concurrency, async (strategy): Promise<Entry> => {
     const spec = { ...options.policy, id: strategy, strategy } as PolicySpec;
+    const episodeId = randomUUID();
+    const trace = options.traceDir ? new EpisodeTrace(experimentId, episodeId) : undefined;
     const record = await runWithRetries(
       config,
       variants,
       makePolicy,
       { task, epoch, seed, policy: spec },
       experimentId,
+      { episodeId, ...(trace ? { tracer: trace.tracer } : {}) },
     );
+    // Saved before the episode is stored, as the runner does: a stored episode always has its trace.
+    if (trace) await writeTrace(options.traceDir!, episodeId, await trace.finish());
     const episode: EpisodeRecord = { ...record.episode, arm: strategy };
     store.recordEpisode(episode, record.steps, record.scores);
     options.onCandidate?.(strategy, episode);
@@ -612,6 +620,7 @@ export async function compare(options: CompareOptions): Promise<Tournament & { o
       bandit: banditSpec,
       ...(options.rate ? { rate: options.rate, rater: options.rater ?? defaultRater() } : {}),
       ...(options.onCandidate ? { onCandidate: options.onCandidate } : {}),
+      traceDir: outDir,
     });
     return { ...tournament, outDir };
   } finally {

@@ -6,7 +6,7 @@ import type Database from 'better-sqlite3';
 import { diffStat } from '../env/diff.ts';
 import type { EpisodeSignals } from '../rewards/types.ts';
 import { resolveVariant, score } from '../rewards/variants.ts';
-import { rankCandidates } from './compare.ts';
+import { measured, rankCandidates } from './compare.ts';
 
 export interface TournamentCard {
   strategy: string;
@@ -83,7 +83,12 @@ export function tournamentGroups(db: Database.Database, experimentId: string): T
       });
     }
     const signals = row.signals_json ? (JSON.parse(row.signals_json) as EpisodeSignals) : null;
-    const value = (stored.get(row.id, variant.name) as { value: number } | undefined)?.value ?? null;
+    const scored = signals ? score(variant, signals) : null;
+    // An unmeasured score (a candidate nobody rated under `human`) ranks after every measured one, as in compare.
+    const value =
+      scored && measured(variant, scored)
+        ? ((stored.get(row.id, variant.name) as { value: number } | undefined)?.value ?? null)
+        : null;
     groups.get(key)!.cards.push({
       strategy: row.arm ?? (label ? row.policy.slice(label.length + 1) : row.policy),
       episodeId: row.id,
@@ -91,7 +96,7 @@ export function tournamentGroups(db: Database.Database, experimentId: string): T
       resolved: row.resolved === 1,
       infra: row.failure_class === 'infra',
       primary: value,
-      components: signals ? score(variant, signals).components : {},
+      components: scored?.components ?? {},
       diff: row.patch ? diffStat(row.patch) : { files: 0, added: 0, removed: 0 },
       steps: row.steps,
       wallMs: row.wall_ms,

@@ -435,7 +435,17 @@ export async function runExperiment(config: ExperimentConfig, opts: RunOptions =
 /** The config as stored with the run: collector header values are often credentials. */
 function storedConfig(config: ExperimentConfig): ExperimentConfig {
   const headers = Object.fromEntries(Object.keys(config.telemetry.headers).map((k) => [k, '<redacted>']));
-  return { ...config, telemetry: { ...config.telemetry, headers } };
+  const telemetry = { ...config.telemetry, headers };
+  if (telemetry.otlp_endpoint) {
+    // Credentials in the URL are as secret as a header.
+    const url = new URL(telemetry.otlp_endpoint);
+    if (url.username || url.password) {
+      url.username = url.username && 'redacted';
+      url.password = url.password && 'redacted';
+      telemetry.otlp_endpoint = url.href;
+    }
+  }
+  return { ...config, telemetry };
 }
 
 export async function runWithRetries(

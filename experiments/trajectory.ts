@@ -25,7 +25,13 @@ function textTimeline(runDir: string, episodeId: string): string[] {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
     return ['', 'no trace saved for this episode'];
   }
-  const rows = timeline(parseTrace(text, file));
+  let rows: ReturnType<typeof timeline>;
+  try {
+    rows = timeline(parseTrace(text, file));
+  } catch (err) {
+    // The steps above are still worth reading.
+    return ['', `trace unreadable: ${(err as Error).message.split('\n')[0]}`];
+  }
   return [
     '',
     `timeline (${path.relative(runDir, file)}): start, duration, span`,

@@ -6,7 +6,7 @@ import { Presets, SingleBar } from 'cli-progress';
 import yargs, { type Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { BUILTIN_DATASETS } from '../datasets/builtin/build.ts';
-import { findTask, loadDataset, type LoadOptions } from '../datasets/loader.ts';
+import { findTask, loadDataset, TaskNotFoundError, type LoadOptions } from '../datasets/loader.ts';
 import type { LoadResult } from '../datasets/types.ts';
 import { deriveTestLists, mapLimit, validateTask } from '../datasets/validate.ts';
 import Docker from 'dockerode';
@@ -24,7 +24,7 @@ import {
   type TournamentHead,
   type TournamentPolicyInput,
 } from '../experiments/compare.ts';
-import { loadConfig } from '../experiments/config.ts';
+import { ConfigError, loadConfig } from '../experiments/config.ts';
 import { runEpisode } from '../experiments/episode.ts';
 import { exportArrow } from '../experiments/export.ts';
 import { writeReport } from '../experiments/report.ts';
@@ -168,7 +168,9 @@ async function compareCommand(
     }
     return t.winner === null ? 1 : 0;
   } catch (err) {
-    if (err instanceof CompareError) throw new UsageError(err.message, { cause: err });
+    // A strategy, task or variant the user named that does not exist is a usage error (exit 2).
+    if (err instanceof CompareError || err instanceof ConfigError || err instanceof TaskNotFoundError)
+      throw new UsageError(err.message, { cause: err });
     throw err;
   }
 }

@@ -389,6 +389,7 @@ async function dockerRunner(opts: DockerSandboxOptions, tree: TreeLayout): Promi
       timedOut: result.timedOut,
       outOfMemory,
       truncatedBytes: result.output.dropped,
+      outputBytes: result.output.total,
       telemetry: { wallMs, cpuMs, peakRssKb },
     };
   }

@@ -17,10 +17,13 @@ export class CappedBuffer {
   private tail: Buffer[] = [];
   private tailBytes = 0;
   dropped = 0;
+  /** Every byte pushed, kept or dropped. */
+  total = 0;
 
   constructor(private readonly cap: number) {}
 
   push(chunk: Buffer): void {
+    this.total += chunk.length;
     const headRoom = Math.ceil(this.cap / 2) - this.headBytes;
     if (headRoom > 0) {
       const part = chunk.subarray(0, headRoom);
@@ -223,6 +226,7 @@ export async function runCommand(command: string | string[], opts: RunOptions): 
     timedOut,
     outOfMemory,
     truncatedBytes: output.dropped,
+    outputBytes: output.total,
     telemetry: { wallMs, cpuMs, peakRssKb },
   };
 }

@@ -25,6 +25,8 @@ export interface ExecResult {
   outOfMemory: boolean;
   /** Bytes dropped from the middle of the output; 0 when nothing was dropped. */
   truncatedBytes: number;
+  /** Bytes the command wrote to stdout and stderr, before decoding and capping; absent when unknown. */
+  outputBytes?: number;
   telemetry: Telemetry;
 }
 
