@@ -5,7 +5,7 @@
 import type Database from 'better-sqlite3';
 import { diffStat } from '../env/diff.ts';
 import type { EpisodeSignals } from '../rewards/types.ts';
-import { resolveVariant, score } from '../rewards/variants.ts';
+import { isBuiltinVariant, resolveVariant, score, type Variant } from '../rewards/variants.ts';
 import { measured, rankCandidates } from './compare.ts';
 
 export interface TournamentCard {
@@ -49,9 +49,15 @@ interface Row {
   policy_info_json: string | null;
 }
 
-function primaryOf(configJson: string): unknown {
-  const reward = (JSON.parse(configJson) as { reward?: { primary?: unknown } }).reward;
-  return reward?.primary ?? 'swebench';
+/** The run's primary variant: built in, defined inline, or named among the run's variant definitions. */
+function primaryOf(configJson: string): Variant {
+  const reward = (JSON.parse(configJson) as { reward?: { primary?: unknown; variants?: unknown[] } }).reward;
+  const primary = reward?.primary ?? 'swebench';
+  if (typeof primary === 'string' && !isBuiltinVariant(primary)) {
+    const defined = (reward?.variants ?? []).find((v) => (v as { name?: unknown } | null)?.name === primary);
+    if (defined) return resolveVariant(defined);
+  }
+  return resolveVariant(primary);
 }
 
 export function tournamentGroups(db: Database.Database, experimentId: string): TournamentGroup[] {
@@ -60,7 +66,8 @@ export function tournamentGroups(db: Database.Database, experimentId: string): T
   if (!experiment) return [];
   const config = JSON.parse(experiment.config_json) as { policies?: { name: string; id?: string }[] };
   const labels = (config.policies ?? []).filter((p) => p.name === 'tournament').map((p) => p.id ?? p.name);
-  const variant = resolveVariant(primaryOf(experiment.config_json));
+  // Resolved only when a tournament is there: a run without one never depends on it.
+  let primary: Variant | undefined;
   const stored = db.prepare('SELECT value FROM rewards WHERE episode_id = ? AND variant = ?');
   const rows = db
     .prepare('SELECT * FROM episodes WHERE experiment_id = ? ORDER BY task_id, seed, epoch, policy')
@@ -71,6 +78,7 @@ export function tournamentGroups(db: Database.Database, experimentId: string): T
     const compared = (info.tournament as { id?: string } | undefined)?.id;
     const label = labels.find((l) => row.policy.startsWith(`${l}/`));
     if (!compared && !label) continue;
+    const variant = (primary ??= primaryOf(experiment.config_json));
     const key = compared ?? `${label}|${row.task_id}|${row.seed}|${row.epoch}`;
     if (!groups.has(key)) {
       groups.set(key, {

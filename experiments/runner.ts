@@ -274,11 +274,13 @@ export async function runExperiment(config: ExperimentConfig, opts: RunOptions =
   const checkPolicies = await policyFactory(config, tasks).catch((err: Error) => {
     throw new ConfigError(`policies: ${err.message}`);
   });
-  runnablePolicies(config).forEach((spec) => {
-    try {
-      checkPolicies.make(spec);
-    } catch (err) {
-      throw new ConfigError(`policies (${policyLabel(spec)}): ${(err as Error).message}`);
+  config.policies.forEach((spec, i) => {
+    for (const runnable of runnablePolicies({ policies: [spec] })) {
+      try {
+        checkPolicies.make(runnable);
+      } catch (err) {
+        throw new ConfigError(`policies.${i}: ${(err as Error).message}`);
+      }
     }
   });
   const configHash = sha256(configIdentity(config));
