@@ -390,6 +390,8 @@ describe('repair policy on real repositories', () => {
       'random',
     ]);
     expect(config.reward.primary).toBe('production');
+    expect(config.adversary?.kind).toBe('differential');
+    expect(config.reward.variants).toContain('robust');
   });
 
   it('with nothing failing it escalates at once instead of changing code', async () => {
