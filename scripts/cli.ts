@@ -113,6 +113,11 @@ async function runCommand(argv: {
   }
 }
 
+function checkMaxSteps(maxSteps: unknown): void {
+  if (maxSteps !== undefined && !(typeof maxSteps === 'number' && Number.isInteger(maxSteps) && maxSteps > 0))
+    throw new Error('--max-steps must be a positive integer');
+}
+
 async function compareCommand(
   argv: LlmFlags & {
     task: string;
@@ -377,12 +382,7 @@ export async function main(args: string[]): Promise<number> {
           })
           .check((argv) => {
             if (!Number.isInteger(argv.seed)) throw new Error('--seed must be an integer');
-            const maxSteps = argv.maxSteps;
-            if (
-              maxSteps !== undefined &&
-              !(typeof maxSteps === 'number' && Number.isInteger(maxSteps) && maxSteps > 0)
-            )
-              throw new Error('--max-steps must be a positive integer');
+            checkMaxSteps(argv.maxSteps);
             return true;
           }),
       (argv) => set(runCommand(argv)),
@@ -451,12 +451,7 @@ export async function main(args: string[]): Promise<number> {
           .check((argv) => {
             if (!Number.isInteger(argv.seed) || argv.seed < 0)
               throw new Error('--seed must be an integer ≥ 0');
-            const maxSteps = argv.maxSteps;
-            if (
-              maxSteps !== undefined &&
-              !(typeof maxSteps === 'number' && Number.isInteger(maxSteps) && maxSteps > 0)
-            )
-              throw new Error('--max-steps must be a positive integer');
+            checkMaxSteps(argv.maxSteps);
             return true;
           }),
       (argv) => set(compareCommand(argv)),
