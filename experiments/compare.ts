@@ -3,10 +3,9 @@
 // wins, and a bandit over the strategies learns from every candidate's primary score. With a `rate` callback
 // a person rates the candidates first; the rating is recorded as the `human` signal and scored like any other.
 import { createHash, randomUUID } from 'node:crypto';
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import Table from 'cli-table3';
 import type { z } from 'zod';
 import { findTask, loadDataset, type LoadOptions } from '../datasets/loader.ts';
@@ -25,7 +24,7 @@ import {
   type BanditContext,
   type BanditSpecInput,
 } from '../policies/bandits/index.ts';
-import { CostLedger, LlmPolicy, type llmOptionsSchema } from '../policies/llm.ts';
+import { CostLedger, type llmOptionsSchema } from '../policies/llm.ts';
 import { REPAIR_STRATEGY_NAMES, repairPolicy } from '../policies/repair/index.ts';
 import { loadTemplates, type StrategyTemplate } from '../policies/templates.ts';
 import type { Policy } from '../policies/types.ts';
@@ -33,7 +32,14 @@ import { COMPONENT_NAMES, type ComponentName } from '../rewards/components.ts';
 import type { EpisodeSignals, HumanRating, Usage } from '../rewards/types.ts';
 import { score, type Score, type Variant } from '../rewards/variants.ts';
 import { parseConfig, rewardVariants, stableJson, type ExperimentConfig } from './config.ts';
-import { episodeSeed, lockRunDir, runWithRetries, type PlannedEpisode } from './runner.ts';
+import {
+  cappedLlmPolicy,
+  episodeSeed,
+  lockRunDir,
+  manifest,
+  runWithRetries,
+  type PlannedEpisode,
+} from './runner.ts';
 import { RunStore, type EpisodeRecord, type ScoredVariant } from './store.ts';
 import { EpisodeTrace, writeTrace } from './traces.ts';
 
@@ -239,15 +245,7 @@ function candidatePolicies(
     if (spec.name !== 'llm')
       throw new CompareError(`compare runs repair or llm strategies, not ${spec.name}`);
     const { name: _name, id: _id, strategy: _strategy, ...options } = spec;
-    // The tighter of the policy's and the budget's caps binds, less what earlier attempts spent.
-    const caps = [options.max_usd_per_episode, config.budgets.usd_per_episode].filter(
-      (c): c is number => c !== undefined,
-    );
-    const perEpisode = caps.length ? Math.max(Number.MIN_VALUE, Math.min(...caps) - spentUsd) : undefined;
-    return new LlmPolicy(
-      { ...options, ...(perEpisode !== undefined ? { max_usd_per_episode: perEpisode } : {}) },
-      { templates, ledger },
-    );
+    return cappedLlmPolicy(options, config, spentUsd, { templates, ledger });
   };
 }
 
@@ -532,7 +530,6 @@ export interface CompareOptions {
 }
 
 const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
 /** The experiment config a comparison runs under: its candidates are the config's policies. */
 export function compareConfig(options: CompareOptions): ExperimentConfig {
@@ -594,7 +591,6 @@ export async function compare(options: CompareOptions): Promise<Tournament & { o
     // Sandboxes, mounts and processes a killed run left behind.
     await sweepStaleSandboxes();
     if (!store.experiment(experimentId)) {
-      const pkg = JSON.parse(await readFile(path.join(ROOT, 'package.json'), 'utf8')) as { version: string };
       store.addExperiment({
         id: experimentId,
         name: 'compare',
@@ -603,9 +599,7 @@ export async function compare(options: CompareOptions): Promise<Tournament & { o
         // Each comparison names its own task (and dataset, in policy_info_json): no dataset is fixed up front.
         dataset_hash: '-',
         manifest_json: JSON.stringify({
-          repogym_version: pkg.version,
-          node_version: process.version,
-          platform: `${process.platform}-${process.arch}`,
+          ...(await manifest('-')),
           model_ids: policy.name === 'llm' ? [policy.model] : [],
         }),
       });

@@ -105,6 +105,21 @@ interface PolicyFactory {
  * across concurrent episodes) and its strategy templates; a bandit policy shares one learner, resumed from
  * `saved` when the run resumes.
  */
+/** The LLM policy under the tighter of its own and the experiment's per-episode cap, less what earlier attempts spent. */
+export function cappedLlmPolicy(
+  options: LlmOptions,
+  config: ExperimentConfig,
+  spentUsd: number,
+  deps: { templates: Map<string, StrategyTemplate>; ledger: CostLedger },
+): LlmPolicy {
+  const caps = [options.max_usd_per_episode, config.budgets.usd_per_episode].filter((c) => c !== undefined);
+  const perEpisode = caps.length ? Math.max(Number.MIN_VALUE, Math.min(...caps) - spentUsd) : undefined;
+  return new LlmPolicy(
+    { ...options, ...(perEpisode !== undefined ? { max_usd_per_episode: perEpisode } : {}) },
+    deps,
+  );
+}
+
 async function policyFactory(
   config: ExperimentConfig,
   tasks: Task[],
@@ -127,15 +142,8 @@ async function policyFactory(
       throw new Error(`unknown strategy template "${name}" (known: ${[...templates.keys()].join(', ')})`);
     }
   };
-  const llm = (options: LlmOptions, spentUsd: number) => {
-    // The tighter of the policy's and the experiment's caps binds, less what earlier attempts spent.
-    const caps = [options.max_usd_per_episode, config.budgets.usd_per_episode].filter((c) => c !== undefined);
-    const perEpisode = caps.length ? Math.max(Number.MIN_VALUE, Math.min(...caps) - spentUsd) : undefined;
-    return new LlmPolicy(
-      { ...options, ...(perEpisode !== undefined ? { max_usd_per_episode: perEpisode } : {}) },
-      { templates, ledger },
-    );
-  };
+  const llm = (options: LlmOptions, spentUsd: number) =>
+    cappedLlmPolicy(options, config, spentUsd, { templates, ledger });
   const byId = new Map(tasks.map((t) => [t.instance_id, t]));
   const repoFiles = new Map<string, number>();
   const contextOf = async (ctx: EpisodeContext) => {
@@ -233,7 +241,8 @@ export async function lockRunDir(outDir: string): Promise<() => Promise<void>> {
 }
 
 /** What produced the run, for the record: code version, runtime, dataset. */
-async function manifest(datasetHash: string): Promise<Record<string, unknown>> {
+/** Versions a run was made with (git SHA, package, Node, dependencies), stored with the experiment. */
+export async function manifest(datasetHash: string): Promise<Record<string, unknown>> {
   let gitSha: string | null;
   try {
     gitSha = execFileSync('git', ['rev-parse', 'HEAD'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'ignore'] })
