@@ -35,11 +35,13 @@ import { llmRewriter } from '../datasets/synth/rewrite.ts';
 import { synthesize } from '../datasets/synth/synthesize.ts';
 import { renderTrajectory } from '../experiments/trajectory.ts';
 import { baselinePolicy } from '../policies/baselines.ts';
+import { adversarySpecSchema, makeAdversary } from '../policies/adversary/index.ts';
 import { BANDIT_KINDS } from '../policies/bandits/index.ts';
 import { LlmPolicy, llmOptionsSchema, type LlmOptions } from '../policies/llm.ts';
 import { REPAIR_STRATEGY_NAMES, repairPolicy } from '../policies/repair/index.ts';
 import { loadTemplates } from '../policies/templates.ts';
 import type { Policy } from '../policies/types.ts';
+import type { AdversarialSignals, EpisodeSignals } from '../rewards/types.ts';
 import { formatGrade, formatReset, formatStep } from './format.ts';
 
 const datasetOptions = (y: Argv) =>
@@ -77,6 +79,7 @@ async function runCommand(argv: {
   reposDir?: string;
   testCmd?: string;
   specs?: string;
+  adversary?: 'differential';
 }): Promise<number> {
   if (argv.policy === 'replay' && !argv.actions)
     throw new Error('--policy replay needs --actions <file.jsonl>');
@@ -89,16 +92,28 @@ async function runCommand(argv: {
   const loaded = await loadDataset(argv.dataset, loadOptions(argv));
   reportRowErrors(loaded);
   const task = findTask(loaded, argv.task);
-  const env = new CodingEnv({ tasks: [task], maxSteps: argv.maxSteps });
+  const env = new CodingEnv({
+    tasks: [task],
+    maxSteps: argv.maxSteps,
+    ...(argv.adversary
+      ? { adversary: makeAdversary(adversarySpecSchema.parse({ kind: argv.adversary })) }
+      : {}),
+  });
   const print = (value: unknown) => console.log(JSON.stringify(value));
+  let signals: EpisodeSignals | undefined;
   try {
     const result = await runEpisode(env, policy, {
       seed: argv.seed,
       ...(argv.strategy ? { strategy: argv.strategy } : {}),
       onReset: (observation, info) =>
         argv.json ? print({ type: 'reset', observation, info }) : console.log(formatReset(observation, info)),
-      onStep: (record) => (argv.json ? print({ type: 'step', ...record }) : console.log(formatStep(record))),
+      onStep: (record) => {
+        signals = record.info.signals as EpisodeSignals | undefined;
+        if (argv.json) print({ type: 'step', ...record });
+        else console.log(formatStep(record));
+      },
     });
+    if (!argv.json && signals?.adversarial) console.log(formatAdversary(signals.adversarial));
     if (argv.json) {
       print({ type: 'result', ...result, resolved: result.grade?.resolved ?? false });
     } else {
@@ -111,6 +126,20 @@ async function runCommand(argv: {
   } finally {
     await env.close();
   }
+}
+
+/** What the adversary tried and which of its valid tests broke the patch, with the test files. */
+function formatAdversary(a: AdversarialSignals): string {
+  const valid = a.tests.filter((t) => t.passedOnReference !== false);
+  const broke = valid.filter((t) => !t.passedOnCandidate);
+  const lines = [
+    `adversary ${a.adversary}: ${a.tried} tried, ${valid.length} valid tests, ${broke.length} broke the patch` +
+      (a.error ? ` (error: ${a.error})` : ''),
+    ...(a.notes ?? []).map((n) => `  ${n}`),
+    ...broke.map((t) => `  broke: ${t.name}${t.input ? ` — ${t.input}` : ''}`),
+  ];
+  for (const [file, content] of Object.entries(a.files)) lines.push(`── ${file}`, content.trimEnd());
+  return lines.join('\n');
 }
 
 function checkMaxSteps(maxSteps: unknown): void {
@@ -372,6 +401,11 @@ export async function main(args: string[]): Promise<number> {
           .option('prices', {
             type: 'string',
             describe: 'USD per million input,output tokens, e.g. 0.15,0.6',
+          })
+          .option('adversary', {
+            choices: ['differential'] as const,
+            describe:
+              'attack a resolved submission with differential tests against the gold patch (docs/adversary.md)',
           })
           .option('max-steps', { type: 'number' })
           .option('seed', { type: 'number', default: 0 })

@@ -199,6 +199,31 @@ describe('in an experiment', () => {
   });
 });
 
+describe('CLI', () => {
+  it('`repogym run --adversary differential` prints the tests that broke the overfit patch', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'repogym-test-'));
+    try {
+      const task = tasks.find((t) => t.instance_id === 'csvlite__padded-numbers-1')!;
+      const actions = path.join(dir, 'overfit.jsonl');
+      await writeFile(actions, `${JSON.stringify({ kind: 'apply_patch', diff: overfitPatch(task) })}\n`);
+      const bin = path.join(import.meta.dirname, '..', 'bin', 'repogym.js');
+      const args = ['run', '--dataset', 'builtin:overfit', '--task', task.instance_id, '--policy', 'replay'];
+      const output = execFileSync(
+        'node',
+        [bin, ...args, '--actions', actions, '--adversary', 'differential'],
+        {
+          encoding: 'utf8',
+        },
+      );
+      expect(output).toMatch(/adversary differential: \d+ tried, 3 valid tests, 3 broke the patch/);
+      expect(output).toContain('── test/repogym-adversarial.test.js');
+      expect(output).toMatch(/result csvlite__padded-numbers-1: resolved/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('LLM adversary', () => {
   let server: ChatServer;
   const TEST_FILE = 'test/break-camel.test.js';
