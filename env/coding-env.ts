@@ -180,6 +180,11 @@ export class CodingEnv implements Env<unknown, Observation> {
     return Math.max(1, this.budgetSec() - this.elapsedSec());
   }
 
+  /** Where spans about the running episode go (the policy's thinking, say); undefined without a tracer. */
+  get episodeTracing(): Tracing | undefined {
+    return this.episodeSpan?.tracing;
+  }
+
   get currentTask(): Task | undefined {
     return this.task;
   }

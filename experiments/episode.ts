@@ -1,6 +1,7 @@
 // The agent loop: one policy, one env, one episode. Every step is handed to `onStep` as it happens.
 import type { CodingEnv } from '../env/coding-env.ts';
 import type { Grade } from '../env/grading.ts';
+import { inSpan } from '../env/tracing.ts';
 import type { Info, Observation } from '../env/types.ts';
 import type { EpisodeContext, EpisodeResult, Policy } from '../policies/types.ts';
 
@@ -47,7 +48,13 @@ export async function runEpisode(
   let total = 0;
   let last: StepRecord | undefined;
   for (;;) {
-    const action = await policy.act(observation, ctx);
+    // The policy's own time is a span too, so a trace has no unexplained gaps between steps.
+    const action = await inSpan(
+      env.episodeTracing,
+      'policy.act',
+      { 'repogym.policy': policy.name, 'repogym.step.index': observation.stepIndex + 1 },
+      () => policy.act(observation, ctx),
+    );
     if (policy.usage) env.recordUsage(policy.usage());
     const result = await env.step(action);
     total += result.reward;

@@ -124,6 +124,11 @@ describe('episode traces', () => {
       expect(stepSpans.map((s) => [s.name, attrs(s)['repogym.step.index']])).toEqual(
         stored.map((s) => [`step ${s.kind}`, s.step]),
       );
+      // Before each step, the policy's time choosing it.
+      const thinking = spans.filter((s) => s.name === 'policy.act');
+      expect(thinking.map((s) => [s.parentSpanId, attrs(s)['repogym.step.index']])).toEqual(
+        stored.map((s) => [root.spanId, s.step]),
+      );
       for (const [i, span] of stepSpans.entries()) {
         expect(span.parentSpanId).toBe(root.spanId);
         const a = attrs(span);
