@@ -11,11 +11,10 @@ import type { Task } from '../../datasets/types.ts';
 import { isTestPath, splitDiff } from '../../env/diff.ts';
 import type { Sandbox } from '../../env/sandbox/types.ts';
 import type { Adversary } from '../../env/types.ts';
-import type { AdversarialSignals } from '../../rewards/types.ts';
 import { codeBlocks } from '../repair/reproduce.ts';
 import { changedExports, literalCalls, type Example } from './analyse_js.ts';
 import { generateInputs } from './generate.ts';
-import { applyPatch, judgeInFreshTrees, sourceOnly } from './tests.ts';
+import { applyPatch, freshSignals, judgeInFreshTrees, sourceOnly } from './tests.ts';
 import {
   describeCall,
   nodeTestFile,
@@ -232,16 +231,7 @@ export function differentialAdversary(opts: DifferentialOptions = {}): Adversary
   const timeoutSec = opts.timeoutSec ?? 60;
   return async ({ task, patch, makeSandbox }) => {
     const started = performance.now();
-    const signals: AdversarialSignals = {
-      adversary: 'differential',
-      reference: task.patch.trim() ? 'gold' : 'none',
-      countUnvalidated: false,
-      tests: [],
-      files: {},
-      tried: 0,
-      wallMs: 0,
-      notes: [],
-    };
+    const signals = freshSignals('differential', task, false);
     const done = () => ({ ...signals, wallMs: Math.round(performance.now() - started) });
     if (signals.reference === 'none') {
       signals.notes!.push('no reference solution: differential testing needs the gold patch');

@@ -10,11 +10,10 @@ import { filesOf, isTestPath, splitDiff } from '../../env/diff.ts';
 import type { Grade } from '../../env/grading.ts';
 import { runTaskTests } from '../../env/grading.ts';
 import type { Adversary } from '../../env/types.ts';
-import type { AdversarialSignals } from '../../rewards/types.ts';
 import { LlmPolicy, type LlmOptions } from '../llm.ts';
 import { loadTemplates } from '../templates.ts';
 import type { EpisodeContext } from '../types.ts';
-import { applyPatch, judgeInFreshTrees, sourceOnly } from './tests.ts';
+import { applyPatch, freshSignals, judgeInFreshTrees, sourceOnly } from './tests.ts';
 
 export const ADVERSARY_TEMPLATES_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), 'templates');
 const TEMPLATE = 'break-this-patch';
@@ -81,16 +80,7 @@ export function llmAdversary(opts: LlmAdversaryOptions): Adversary {
       intro: TESTER_INTRO,
     });
     const candidatePatch = sourceOnly(patch, task);
-    const signals: AdversarialSignals = {
-      adversary: `llm:${opts.llm.model}`,
-      reference: task.patch.trim() ? 'gold' : 'none',
-      countUnvalidated: opts.countUnvalidated ?? false,
-      tests: [],
-      files: {},
-      tried: 0,
-      wallMs: 0,
-      notes: [],
-    };
+    const signals = freshSignals(`llm:${opts.llm.model}`, task, opts.countUnvalidated ?? false);
     const done = () => ({ ...signals, wallMs: Math.round(performance.now() - started) });
     const env = new CodingEnv({
       tasks: [testerTask(task, candidatePatch)],

@@ -4,7 +4,7 @@ import type { Task } from '../../datasets/types.ts';
 import { filesOf, isTestPath, splitDiff } from '../../env/diff.ts';
 import { runTaskTests } from '../../env/grading.ts';
 import type { Sandbox } from '../../env/sandbox/types.ts';
-import type { AdversarialTest } from '../../rewards/types.ts';
+import type { AdversarialSignals, AdversarialTest } from '../../rewards/types.ts';
 
 /** The patch without its test-file changes (grading drops them too; the adversary brings its own tests). */
 export function sourceOnly(patch: string, task: Task): string {
@@ -79,4 +79,18 @@ export async function judgeInFreshTrees(
   } finally {
     await Promise.all([candidate.dispose(), reference?.dispose()]);
   }
+}
+
+/** An adversary's record before it has tried anything: nothing found, validated against the gold patch if any. */
+export function freshSignals(adversary: string, task: Task, countUnvalidated: boolean): AdversarialSignals {
+  return {
+    adversary,
+    reference: task.patch.trim() ? 'gold' : 'none',
+    countUnvalidated,
+    tests: [],
+    files: {},
+    tried: 0,
+    wallMs: 0,
+    notes: [],
+  };
 }
