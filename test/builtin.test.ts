@@ -11,6 +11,7 @@ import { BUILTIN_DATASETS, builtinDatasetDir, materializeBuiltin } from '../data
 import { SYNTH_DEFAULTS, generateSynthRows } from '../datasets/builtin/generate-synth.ts';
 import { loadDataset } from '../datasets/loader.ts';
 import { mapLimit, validateTask } from '../datasets/validate.ts';
+import { limiter } from './helpers.ts';
 
 const DATASET = 'mini';
 const PROJECT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -61,22 +62,6 @@ async function git(cwd: string, args: string[], input?: string): Promise<string>
   const result = await run('git', args, { cwd, input });
   if (result.code !== 0) throw new Error(`git ${args.join(' ')} failed in ${cwd}:\n${result.output}`);
   return result.output;
-}
-
-/** Runs at most `limit` of the wrapped functions at once. */
-function limiter(limit: number) {
-  let active = 0;
-  const queue: (() => void)[] = [];
-  return async <T>(fn: () => Promise<T>): Promise<T> => {
-    if (active >= limit) await new Promise<void>((resolve) => queue.push(resolve));
-    active++;
-    try {
-      return await fn();
-    } finally {
-      active--;
-      queue.shift()?.();
-    }
-  };
 }
 
 /** Names of failing tests, and whether a whole test file crashed (import error, syntax error, …). */

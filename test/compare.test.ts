@@ -10,7 +10,7 @@ import { compare, rankCandidates, starsToRating, type RankKey } from '../experim
 import { loadBandit, type BanditState } from '../policies/bandits/index.ts';
 import { COMPONENT_NAMES } from '../rewards/components.ts';
 import type { EpisodeSignals } from '../rewards/types.ts';
-import { removeDir } from './helpers.ts';
+import { PTY_BRIDGE, removeDir } from './helpers.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const BIN = path.join(ROOT, 'bin', 'repogym.js');
@@ -274,34 +274,6 @@ describe('compare (library) with ratings', () => {
     EPISODES_TIMEOUT,
   );
 });
-
-// A pseudo-terminal around the CLI: what the child writes comes out on stdout, what we write reaches its tty.
-const PTY_BRIDGE = String.raw`
-import fcntl, os, pty, select, struct, sys, termios
-pid, fd = pty.fork()
-if pid == 0:
-    os.execvp(sys.argv[1], sys.argv[1:])
-fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack('HHHH', 60, 200, 0, 0))
-inputs = [fd, 0]
-while True:
-    ready, _, _ = select.select(inputs, [], [])
-    if fd in ready:
-        try:
-            data = os.read(fd, 65536)
-        except OSError:
-            break
-        if not data:
-            break
-        os.write(1, data)
-    if 0 in ready:
-        data = os.read(0, 65536)
-        if data:
-            os.write(fd, data)
-        else:
-            inputs.remove(0)
-_, status = os.waitpid(pid, 0)
-sys.exit(os.waitstatus_to_exitcode(status))
-`;
 
 describe('repogym compare --human in a terminal', () => {
   it(

@@ -26,7 +26,7 @@ import {
 } from '../experiments/traces.ts';
 import { renderTrajectory } from '../experiments/trajectory.ts';
 import { SANDBOX_PREFIX } from '../env/sandbox/local.ts';
-import { removeDir } from './helpers.ts';
+import { PTY_BRIDGE, removeDir } from './helpers.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const BIN = path.join(ROOT, 'bin', 'repogym.js');
@@ -434,34 +434,6 @@ describe('a tournament killed with SIGKILL and resumed', () => {
 });
 
 // ---- compare --human: Ctrl-C at the first rating prompt ------------------------------------------------------------
-// A pseudo-terminal around the CLI: what the child writes comes out on stdout, what we write reaches its tty.
-const PTY_BRIDGE = String.raw`
-import fcntl, os, pty, select, struct, sys, termios
-pid, fd = pty.fork()
-if pid == 0:
-    os.execvp(sys.argv[1], sys.argv[1:])
-fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack('HHHH', 60, 200, 0, 0))
-inputs = [fd, 0]
-while True:
-    ready, _, _ = select.select(inputs, [], [])
-    if fd in ready:
-        try:
-            data = os.read(fd, 65536)
-        except OSError:
-            break
-        if not data:
-            break
-        os.write(1, data)
-    if 0 in ready:
-        data = os.read(0, 65536)
-        if data:
-            os.write(fd, data)
-        else:
-            inputs.remove(0)
-_, status = os.waitpid(pid, 0)
-sys.exit(os.waitstatus_to_exitcode(status))
-`;
-
 describe('compare --human interrupted', () => {
   it(
     'probe: Ctrl-C at a rating prompt stops with a clear message; episodes stored unrated, no bandit, lock released',

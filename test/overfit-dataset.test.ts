@@ -14,6 +14,7 @@ import { filesOf, isTestPath } from '../env/diff.ts';
 import { git } from '../env/git.ts';
 import { grade } from '../env/grading.ts';
 import { createLocalSandbox } from '../env/sandbox/local.ts';
+import { limiter } from './helpers.ts';
 
 const DATASET = 'overfit';
 
@@ -48,22 +49,6 @@ const overfitsOf = (row: { context?: unknown }): OverfitPatch[] =>
 const CASES: string[] = ROWS.flatMap((row) =>
   overfitsOf(row).map((of) => `${String(row.instance_id)}/${of.name}`),
 );
-
-/** Runs at most `limit` of the wrapped functions at once: two cores, and each grading spawns a test run. */
-function limiter(limit: number) {
-  let active = 0;
-  const queue: (() => void)[] = [];
-  return async <T>(fn: () => Promise<T>): Promise<T> => {
-    if (active >= limit) await new Promise<void>((resolve) => queue.push(resolve));
-    active++;
-    try {
-      return await fn();
-    } finally {
-      active--;
-      queue.shift()?.();
-    }
-  };
-}
 
 const run = promisify(execFile);
 
