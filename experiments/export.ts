@@ -16,6 +16,7 @@ import {
   TimestampMillisecond,
   Uint32,
   Utf8,
+  type Vector,
   vectorFromArray,
 } from 'apache-arrow';
 import Database from 'better-sqlite3';
@@ -23,72 +24,67 @@ import { COMPONENT_NAMES } from '../rewards/components.ts';
 
 const dict = () => new Dictionary(new Utf8(), new Int32());
 
-type Convert = (value: unknown) => unknown;
-const asIs: Convert = (v) => v;
-const asBool: Convert = (v) => (v === null ? null : v === 1);
-const asTime: Convert = (v) => (v === null ? null : Date.parse(String(v)));
-
-/** Column name → Arrow type and how an SQLite value becomes an Arrow value. The schema of the export. */
-export const EPISODE_COLUMNS: Record<string, [DataType, Convert]> = {
-  experiment_id: [dict(), asIs],
-  id: [new Utf8(), asIs],
-  task_id: [dict(), asIs],
-  seed: [new Uint32(), asIs],
-  epoch: [new Int32(), asIs],
-  policy: [dict(), asIs],
-  arm: [dict(), asIs],
-  outcome: [dict(), asIs],
-  failure_class: [dict(), asIs],
-  resolved: [new Bool(), asBool],
-  reward: [new Float64(), asIs],
-  f2p_fraction: [new Float64(), asIs],
-  p2p_fraction: [new Float64(), asIs],
-  steps: [new Int32(), asIs],
-  invalid_actions: [new Int32(), asIs],
-  terminated: [new Bool(), asBool],
-  truncated: [new Bool(), asBool],
-  wall_ms: [new Int32(), asIs],
-  attempts: [new Int32(), asIs],
-  signals_json: [new Utf8(), asIs],
-  error: [new Utf8(), asIs],
-  started_at: [new TimestampMillisecond(), asTime],
-  finished_at: [new TimestampMillisecond(), asTime],
-  policy_info_json: [new Utf8(), asIs],
+/** Column name → Arrow type: the schema of the export. SQLite's 0/1 become booleans, ISO text timestamps. */
+export const EPISODE_COLUMNS: Record<string, DataType> = {
+  experiment_id: dict(),
+  id: new Utf8(),
+  task_id: dict(),
+  seed: new Uint32(),
+  epoch: new Int32(),
+  policy: dict(),
+  arm: dict(),
+  outcome: dict(),
+  failure_class: dict(),
+  resolved: new Bool(),
+  reward: new Float64(),
+  f2p_fraction: new Float64(),
+  p2p_fraction: new Float64(),
+  steps: new Int32(),
+  invalid_actions: new Int32(),
+  terminated: new Bool(),
+  truncated: new Bool(),
+  wall_ms: new Int32(),
+  attempts: new Int32(),
+  signals_json: new Utf8(),
+  error: new Utf8(),
+  started_at: new TimestampMillisecond(),
+  finished_at: new TimestampMillisecond(),
+  policy_info_json: new Utf8(),
 };
 
-export const STEP_COLUMNS: Record<string, [DataType, Convert]> = {
-  episode_id: [dict(), asIs],
-  step: [new Int32(), asIs],
-  kind: [dict(), asIs],
-  action_json: [new Utf8(), asIs],
-  output: [new Utf8(), asIs],
-  exit_code: [new Int32(), asIs],
-  timed_out: [new Bool(), asBool],
-  error_code: [dict(), asIs],
-  tests_passed: [new Int32(), asIs],
-  tests_failed: [new Int32(), asIs],
-  wall_ms: [new Int32(), asIs],
-  cpu_ms: [new Int32(), asIs],
-  peak_rss_kb: [new Int32(), asIs],
-  diff_files: [new Int32(), asIs],
-  diff_added: [new Int32(), asIs],
-  diff_removed: [new Int32(), asIs],
-  reward: [new Float64(), asIs],
-  input_tokens: [new Int32(), asIs],
-  output_tokens: [new Int32(), asIs],
-  usd: [new Float64(), asIs],
+export const STEP_COLUMNS: Record<string, DataType> = {
+  episode_id: dict(),
+  step: new Int32(),
+  kind: dict(),
+  action_json: new Utf8(),
+  output: new Utf8(),
+  exit_code: new Int32(),
+  timed_out: new Bool(),
+  error_code: dict(),
+  tests_passed: new Int32(),
+  tests_failed: new Int32(),
+  wall_ms: new Int32(),
+  cpu_ms: new Int32(),
+  peak_rss_kb: new Int32(),
+  diff_files: new Int32(),
+  diff_added: new Int32(),
+  diff_removed: new Int32(),
+  reward: new Float64(),
+  input_tokens: new Int32(),
+  output_tokens: new Int32(),
+  usd: new Float64(),
 };
 
 /** One row per (episode, variant), with every component's value as its own column (`c_<component>`). */
-export const REWARD_COLUMNS: Record<string, [DataType, Convert]> = {
-  episode_id: [dict(), asIs],
-  variant: [dict(), asIs],
-  value: [new Float64(), asIs],
-  source: [dict(), asIs],
-  gates_json: [new Utf8(), asIs],
-  flags_json: [new Utf8(), asIs],
-  scored_at: [new TimestampMillisecond(), asTime],
-  ...Object.fromEntries(COMPONENT_NAMES.map((c) => [`c_${c}`, [new Float64(), asIs]])),
+export const REWARD_COLUMNS: Record<string, DataType> = {
+  episode_id: dict(),
+  variant: dict(),
+  value: new Float64(),
+  source: dict(),
+  gates_json: new Utf8(),
+  flags_json: new Utf8(),
+  scored_at: new TimestampMillisecond(),
+  ...Object.fromEntries(COMPONENT_NAMES.map((c) => [`c_${c}`, new Float64()])),
 };
 
 const REWARDS_SQL = `SELECT r.episode_id, r.variant, r.value, r.source, r.gates_json, r.flags_json, r.scored_at,
@@ -96,94 +92,201 @@ const REWARDS_SQL = `SELECT r.episode_id, r.variant, r.value, r.source, r.gates_
   FROM rewards r LEFT JOIN reward_components c ON c.episode_id = r.episode_id
   GROUP BY r.episode_id, r.variant ORDER BY r.episode_id, r.variant`;
 
-/** Reads `sql` (selecting exactly `columns`, in order) column by column into an Arrow table. */
-export function queryToTable(
-  db: Database.Database,
-  sql: string,
-  columns: Record<string, [DataType, Convert]>,
-): Table {
-  const names = Object.keys(columns);
-  const converts = names.map((name) => columns[name]![1]);
-  // Arrays sized up front and rows read raw (as arrays, not objects): reading dominates a large export.
-  const rows = (db.prepare(`SELECT COUNT(*) FROM (${sql})`).raw(true).get() as [number])[0];
-  const values: unknown[][] = names.map(() => new Array<unknown>(rows));
-  let r = 0;
-  for (const row of db.prepare(sql).raw(true).iterate() as Iterable<unknown[]>) {
-    for (let i = 0; i < row.length; i++) {
-      const convert = converts[i]!;
-      values[i]![r] = convert === asIs ? row[i] : convert(row[i]);
-    }
-    r++;
-  }
-  return new Table(
-    Object.fromEntries(names.map((name, i) => [name, toVector(columns[name]![0], values[i]!)])),
-  );
+/**
+ * One column's Arrow buffers, filled row by row as SQLite yields them. Building straight into typed arrays (no
+ * intermediate JS array per column, no vectorFromArray) keeps a 1M-step export within its budget.
+ */
+interface ColumnBuilder {
+  set(row: number, value: unknown): void;
+  finish(): Vector;
 }
 
-/** Validity bitmap (bit set = value present) and null count, as Arrow lays them out. */
-function validity(values: unknown[]): { nullBitmap: Uint8Array; nullCount: number } {
-  const nullBitmap = new Uint8Array(Math.ceil(values.length / 8));
-  let nullCount = 0;
-  for (let i = 0; i < values.length; i++) {
-    if (values[i] === null || values[i] === undefined) nullCount++;
-    else nullBitmap[i >> 3]! |= 1 << (i & 7);
+/** Validity bitmap (bit set = value present) as Arrow lays it out; the null count is what is left unset. */
+class Validity {
+  readonly nullBitmap: Uint8Array;
+  private present = 0;
+  constructor(private readonly length: number) {
+    this.nullBitmap = new Uint8Array(Math.ceil(length / 8));
   }
-  return { nullBitmap, nullCount };
+  mark(row: number): void {
+    this.nullBitmap[row >> 3]! |= 1 << (row & 7);
+    this.present++;
+  }
+  get nullCount(): number {
+    return this.length - this.present;
+  }
 }
 
-function utf8Data(strings: unknown[]) {
+function utf8Data(strings: (string | null)[]) {
+  const validity = new Validity(strings.length);
   const valueOffsets = new Int32Array(strings.length + 1);
   let bytes = 0;
   for (let i = 0; i < strings.length; i++) {
     const s = strings[i];
-    bytes += s === null || s === undefined ? 0 : Buffer.byteLength(String(s));
+    if (s !== null && s !== undefined) {
+      validity.mark(i);
+      bytes += Buffer.byteLength(s);
+    }
     valueOffsets[i + 1] = bytes;
   }
   const data = Buffer.allocUnsafe(bytes);
   for (let i = 0; i < strings.length; i++) {
     const s = strings[i];
-    if (s !== null && s !== undefined) data.write(String(s), valueOffsets[i]!);
+    if (s !== null && s !== undefined) data.write(s, valueOffsets[i]!);
   }
-  return makeData({ type: new Utf8(), length: strings.length, ...validity(strings), valueOffsets, data });
+  return makeData({
+    type: new Utf8(),
+    length: strings.length,
+    nullBitmap: validity.nullBitmap,
+    nullCount: validity.nullCount,
+    valueOffsets,
+    data,
+  });
 }
 
-/**
- * Builds strings, dictionaries and 32/64-bit numbers straight into Arrow's buffers: vectorFromArray's generic
- * builders make a 1M-step export several times slower. Other types (bool, timestamp) use vectorFromArray.
- */
-function toVector(type: DataType, values: unknown[]) {
-  if (type instanceof Utf8) return makeVector(utf8Data(values));
-  if (type instanceof Dictionary) {
-    const codes = new Map<string, number>();
-    const indices = new Int32Array(values.length);
-    for (let i = 0; i < values.length; i++) {
-      const v = values[i];
-      if (v === null || v === undefined) continue;
-      const key = String(v);
-      let code = codes.get(key);
-      if (code === undefined) codes.set(key, (code = codes.size));
-      indices[i] = code;
-    }
-    const dictionary = makeVector(utf8Data([...codes.keys()]));
-    return makeVector(
-      makeData({ type, length: values.length, ...validity(values), data: indices, dictionary }),
-    );
-  }
-  const Typed =
+/** Encodes each string into one growing byte buffer as it arrives, so a million rows keep no million strings. */
+function utf8Builder(rows: number): ColumnBuilder {
+  const validity = new Validity(rows);
+  const valueOffsets = new Int32Array(rows + 1);
+  let data = Buffer.allocUnsafe(Math.max(64, rows * 16));
+  let bytes = 0;
+  let filled = 0;
+  // Rows left null (or never set) keep the previous end offset: zero-length values.
+  const fillOffsetsTo = (row: number) => {
+    for (; filled < row; filled++) valueOffsets[filled + 1] = bytes;
+  };
+  return {
+    set: (row, value) => {
+      fillOffsetsTo(row);
+      if (value !== null && value !== undefined) {
+        const s = String(value);
+        const worstCase = bytes + s.length * 3;
+        if (worstCase > data.length) {
+          const grown = Buffer.allocUnsafe(Math.max(data.length * 2, worstCase));
+          data.copy(grown, 0, 0, bytes);
+          data = grown;
+        }
+        bytes += data.write(s, bytes);
+        validity.mark(row);
+      }
+      valueOffsets[row + 1] = bytes;
+      filled = row + 1;
+    },
+    finish: () => {
+      fillOffsetsTo(rows);
+      const { nullBitmap, nullCount } = validity;
+      return makeVector(
+        makeData({
+          type: new Utf8(),
+          length: rows,
+          nullBitmap,
+          nullCount,
+          valueOffsets,
+          data: data.subarray(0, bytes),
+        }),
+      );
+    },
+  };
+}
+
+function dictionaryBuilder(type: Dictionary, rows: number): ColumnBuilder {
+  const codes = new Map<string, number>();
+  const indices = new Int32Array(rows);
+  const validity = new Validity(rows);
+  // Runs of one value (a step's episode id) skip the map lookup.
+  let lastKey: unknown = undefined;
+  let lastCode = 0;
+  return {
+    set: (row, value) => {
+      if (value === null || value === undefined) return;
+      if (value !== lastKey) {
+        const key = String(value);
+        let code = codes.get(key);
+        if (code === undefined) codes.set(key, (code = codes.size));
+        lastKey = value;
+        lastCode = code;
+      }
+      indices[row] = lastCode;
+      validity.mark(row);
+    },
+    finish: () => {
+      const dictionary = makeVector(utf8Data([...codes.keys()]));
+      const { nullBitmap, nullCount } = validity;
+      return makeVector(makeData({ type, length: rows, nullBitmap, nullCount, data: indices, dictionary }));
+    },
+  };
+}
+
+function numberBuilder(type: Int32 | Uint32 | Float64, rows: number): ColumnBuilder {
+  const data =
     type instanceof Int32
-      ? Int32Array
+      ? new Int32Array(rows)
       : type instanceof Uint32
-        ? Uint32Array
-        : type instanceof Float64
-          ? Float64Array
-          : null;
-  if (Typed) {
-    const data = new Typed(values.length);
-    for (let i = 0; i < values.length; i++)
-      if (values[i] !== null && values[i] !== undefined) data[i] = Number(values[i]);
-    return makeVector(makeData({ type, length: values.length, ...validity(values), data } as never));
+        ? new Uint32Array(rows)
+        : new Float64Array(rows);
+  const validity = new Validity(rows);
+  return {
+    set: (row, value) => {
+      if (value === null || value === undefined) return;
+      data[row] = Number(value);
+      validity.mark(row);
+    },
+    finish: () => {
+      const { nullBitmap, nullCount } = validity;
+      return makeVector(makeData({ type, length: rows, nullBitmap, nullCount, data } as never));
+    },
+  };
+}
+
+/** SQLite stores booleans as 0/1; Arrow packs them as bits. */
+function boolBuilder(rows: number): ColumnBuilder {
+  const data = new Uint8Array(Math.ceil(rows / 8));
+  const validity = new Validity(rows);
+  return {
+    set: (row, value) => {
+      if (value === null || value === undefined) return;
+      if (value === 1) data[row >> 3]! |= 1 << (row & 7);
+      validity.mark(row);
+    },
+    finish: () => {
+      const { nullBitmap, nullCount } = validity;
+      return makeVector(makeData({ type: new Bool(), length: rows, nullBitmap, nullCount, data }));
+    },
+  };
+}
+
+/** The store writes ISO-8601 text; Arrow wants milliseconds since the epoch. */
+function timestampBuilder(rows: number): ColumnBuilder {
+  const millis = new Array<number | null>(rows).fill(null);
+  return {
+    set: (row, value) => {
+      if (value !== null && value !== undefined) millis[row] = Date.parse(String(value));
+    },
+    finish: () => vectorFromArray(millis, new TimestampMillisecond()),
+  };
+}
+
+function builderFor(type: DataType, rows: number): ColumnBuilder {
+  if (type instanceof Utf8) return utf8Builder(rows);
+  if (type instanceof Dictionary) return dictionaryBuilder(type, rows);
+  if (type instanceof Int32 || type instanceof Uint32 || type instanceof Float64)
+    return numberBuilder(type, rows);
+  if (type instanceof Bool) return boolBuilder(rows);
+  if (type instanceof TimestampMillisecond) return timestampBuilder(rows);
+  throw new Error(`no Arrow column builder for ${String(type)}`);
+}
+
+/** Reads `sql` (selecting exactly `columns`, in order) into an Arrow table. */
+export function queryToTable(db: Database.Database, sql: string, columns: Record<string, DataType>): Table {
+  const names = Object.keys(columns);
+  const rows = (db.prepare(`SELECT COUNT(*) FROM (${sql})`).raw(true).get() as [number])[0];
+  const builders = names.map((name) => builderFor(columns[name]!, rows));
+  let r = 0;
+  for (const row of db.prepare(sql).raw(true).iterate() as Iterable<unknown[]>) {
+    for (let i = 0; i < builders.length; i++) builders[i]!.set(r, row[i]);
+    r++;
   }
-  return vectorFromArray(values, type);
+  return new Table(Object.fromEntries(names.map((name, i) => [name, builders[i]!.finish()])));
 }
 
 export async function exportArrow(

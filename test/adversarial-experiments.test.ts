@@ -402,10 +402,10 @@ describe('adversarial: store, Arrow export, report', () => {
     const episodes = tableFromIPC(await readFile(r.episodes));
     const steps = tableFromIPC(await readFile(r.steps));
     expect(episodes.schema.fields.map((f) => `${f.name}:${f.type}`)).toEqual(
-      Object.entries(EPISODE_COLUMNS).map(([n, [t]]) => `${n}:${t}`),
+      Object.entries(EPISODE_COLUMNS).map(([n, t]) => `${n}:${t}`),
     );
     expect(steps.schema.fields.map((f) => `${f.name}:${f.type}`)).toEqual(
-      Object.entries(STEP_COLUMNS).map(([n, [t]]) => `${n}:${t}`),
+      Object.entries(STEP_COLUMNS).map(([n, t]) => `${n}:${t}`),
     );
     await writeReport(runDir);
     const md = await readFile(path.join(runDir, 'report.md'), 'utf8');

@@ -4,11 +4,20 @@ import { mkdtemp, readFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { tableFromIPC } from 'apache-arrow';
+import {
+  Bool,
+  Dictionary,
+  Float64,
+  Int32,
+  tableFromIPC,
+  tableToIPC,
+  TimestampMillisecond,
+  Utf8,
+} from 'apache-arrow';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../experiments/config.ts';
-import { EPISODE_COLUMNS, REWARD_COLUMNS, STEP_COLUMNS } from '../experiments/export.ts';
+import { EPISODE_COLUMNS, queryToTable, REWARD_COLUMNS, STEP_COLUMNS } from '../experiments/export.ts';
 import { runExperiment } from '../experiments/runner.ts';
 import { removeDir } from './helpers.ts';
 
@@ -51,7 +60,7 @@ describe('Arrow export', () => {
     const arrow = tableFromIPC(await readFile(path.join(out, file)));
     expect(arrow.numRows).toBe(sqliteCount(table));
     expect(arrow.schema.fields.map((f) => [f.name, String(f.type)])).toEqual(
-      Object.entries(columns).map(([name, [type]]) => [name, String(type)]),
+      Object.entries(columns).map(([name, type]) => [name, String(type)]),
     );
   });
 
@@ -99,5 +108,52 @@ describe('Arrow export', () => {
       reward: 'double',
       finished_at: 'timestamp[ms]',
     });
+  });
+});
+
+describe('queryToTable', () => {
+  it('round-trips nulls, empty and multi-byte strings, runs, booleans, timestamps and a buffer that must grow', () => {
+    const db = new Database(':memory:');
+    db.exec('CREATE TABLE t (s TEXT, d TEXT, n INTEGER, f REAL, b INTEGER, ts TEXT)');
+    const big = 'é漢🙂'.repeat(50_000);
+    const rows: unknown[][] = [
+      [null, 'a', 1, 0.5, 1, '2026-01-02T03:04:05.678Z'],
+      ['', 'a', null, null, 0, null],
+      ['é漢🙂', null, -7, -0.25, null, '2020-02-29T00:00:00.000Z'],
+      [big, 'b', 2 ** 31 - 1, 1e300, 1, null],
+      [null, 'a', 0, 0, 0, null],
+      ['tail', 'b', 3, 3, 1, '1970-01-01T00:00:00.000Z'],
+    ];
+    const insert = db.prepare('INSERT INTO t VALUES (?, ?, ?, ?, ?, ?)');
+    for (const row of rows) insert.run(...row);
+    const table = tableFromIPC(
+      tableToIPC(
+        queryToTable(db, 'SELECT s, d, n, f, b, ts FROM t ORDER BY rowid', {
+          s: new Utf8(),
+          d: new Dictionary(new Utf8(), new Int32()),
+          n: new Int32(),
+          f: new Float64(),
+          b: new Bool(),
+          ts: new TimestampMillisecond(),
+        }),
+        'file',
+      ),
+    );
+    db.close();
+    const back = table.toArray().map((r) => r.toJSON());
+    expect(back.map((r) => r.s)).toEqual([null, '', 'é漢🙂', big, null, 'tail']);
+    expect(back.map((r) => r.d)).toEqual(['a', 'a', null, 'b', 'a', 'b']);
+    expect(back.map((r) => r.n)).toEqual([1, null, -7, 2 ** 31 - 1, 0, 3]);
+    expect(back.map((r) => r.f)).toEqual([0.5, null, -0.25, 1e300, 0, 3]);
+    expect(back.map((r) => r.b)).toEqual([true, false, null, true, false, true]);
+    expect(back.map((r) => r.ts)).toEqual([
+      Date.parse('2026-01-02T03:04:05.678Z'),
+      null,
+      Date.parse('2020-02-29'),
+      null,
+      null,
+      0,
+    ]);
+    expect(table.getChild('s')!.nullCount).toBe(2);
   });
 });
