@@ -17,6 +17,8 @@ export interface LoadOptions {
   /** JSON file: { "<owner/name>": { test_cmd, test_format, versions?: { "<version>": { test_cmd, test_format } } } } */
   specsFile?: string;
   cacheDir?: string;
+  /** Rows may lack FAIL_TO_PASS (a collection run derives them, as SWE-bench's does). */
+  testListsOptional?: boolean;
 }
 
 const specSchema = z.object({ test_cmd: z.string().min(1), test_format: testFormatSchema.optional() });
@@ -98,9 +100,11 @@ export async function loadRows(
     : {};
   const tasks: Task[] = [];
   const errors: RowError[] = [];
+  const written = new Map<string, Record<string, unknown>>();
   const seen = new Set<string>();
   for (const { line, value } of rows) {
-    const parsed = taskRowSchema.safeParse(value);
+    const lacksLists = opts.testListsOptional && isRecord(value) && value.FAIL_TO_PASS === undefined;
+    const parsed = taskRowSchema.safeParse(lacksLists ? { ...value, FAIL_TO_PASS: [] } : value);
     if (!parsed.success) {
       errors.push({ line, ...firstIssue(parsed.error) });
       continue;
@@ -116,13 +120,17 @@ export async function loadRows(
       });
       tasks.push(await completeRow(row, repoPath, opts, specs));
       seen.add(row.instance_id);
+      written.set(row.instance_id, value as Record<string, unknown>);
     } catch (err) {
       const e = err as Error & { field?: string };
       errors.push({ line, field: e.field ?? '(row)', reason: e.message });
     }
   }
-  return { tasks, errors };
+  return { tasks, errors, rows: written };
 }
+
+const isRecord = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' && value !== null && !Array.isArray(value);
 
 export async function loadTaskFile(file: string, opts: LoadOptions = {}): Promise<LoadResult> {
   // Editors on some systems prefix a byte-order mark; it is not part of the first row.
@@ -144,7 +152,7 @@ export async function loadTaskFile(file: string, opts: LoadOptions = {}): Promis
     });
   }
   const result = await loadRows(rows, path.dirname(path.resolve(file)), opts);
-  return { tasks: result.tasks, errors: [...errors, ...result.errors].sort((a, b) => a.line - b.line) };
+  return { ...result, errors: [...errors, ...result.errors].sort((a, b) => a.line - b.line) };
 }
 
 /** `builtin:<name>` or a path to a .jsonl/.json file. */

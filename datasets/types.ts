@@ -47,4 +47,6 @@ export interface RowError {
 export interface LoadResult {
   tasks: Task[];
   errors: RowError[];
+  /** Each loaded task's row as written (repo as given, no filled-in defaults), by instance_id. */
+  rows: Map<string, Record<string, unknown>>;
 }

@@ -1,4 +1,4 @@
-// `npm run bench [-- sandbox|soak|store|arrow]`: each measurement beside a naive baseline run in the same process,
+// `npm run bench [-- sandbox|soak|store|arrow]` (no argument: all but the soak): each measurement beside a naive baseline run in the same process,
 // reported as a ratio (absolute times vary between machines; ratios much less).
 import { execFileSync } from 'node:child_process';
 import {
@@ -355,7 +355,8 @@ async function benchArrow(runDir: string): Promise<void> {
 }
 
 const wanted = process.argv.slice(2);
-const runs = (name: string) => wanted.length === 0 || wanted.includes(name);
+// The soak (1,000 episodes per backend, ~20 min) runs only when named.
+const runs = (name: string) => wanted.includes(name) || (wanted.length === 0 && name !== 'soak');
 const root = mkdtempSync(path.join(os.tmpdir(), 'repogym-bench-'));
 try {
   if (runs('sandbox')) await benchSandbox(root);

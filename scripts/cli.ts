@@ -271,18 +271,25 @@ async function validateCommand(
     typeof loadOptions
   >[0],
 ): Promise<number> {
-  const loaded = await loadDataset(argv.dataset, loadOptions(argv));
+  const loaded = await loadDataset(argv.dataset, {
+    ...loadOptions(argv),
+    testListsOptional: argv.derive !== undefined,
+  });
   reportRowErrors(loaded);
   const tasks = argv.task ? [findTask(loaded, argv.task)] : loaded.tasks;
   if (argv.derive) {
+    // Rows go out as they came in (repo as written), with the derived lists.
     const rows = await mapLimit(tasks, argv.concurrency, async (task) => {
       const lists = await deriveTestLists(task);
       console.log(`${task.instance_id}: F2P ${lists.FAIL_TO_PASS.length}, P2P ${lists.PASS_TO_PASS.length}`);
-      return { ...task, ...lists };
+      return { ...loaded.rows.get(task.instance_id), ...lists };
     });
     await writeFile(argv.derive, rows.map((r) => JSON.stringify(r)).join('\n') + '\n');
-    console.log(`wrote ${rows.length} rows with derived FAIL_TO_PASS/PASS_TO_PASS to ${argv.derive}`);
-    return 0;
+    console.log(
+      `wrote ${rows.length} rows with derived FAIL_TO_PASS/PASS_TO_PASS to ${argv.derive}` +
+        (loaded.errors.length ? `; ${loaded.errors.length} rows failed to load` : ''),
+    );
+    return loaded.errors.length > 0 ? 1 : 0;
   }
   const results = await mapLimit(tasks, argv.concurrency, async (task) => {
     const v = await validateTask(task, argv.reruns);

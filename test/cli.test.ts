@@ -158,26 +158,34 @@ describe('SWE-bench-format rows with --repos-dir', () => {
     expect(nop.resolved).toBe(false);
   });
 
-  it('derives FAIL_TO_PASS/PASS_TO_PASS from runs', async () => {
+  it('derives FAIL_TO_PASS/PASS_TO_PASS for rows that have none, keeping each row as written', async () => {
+    const [row] = (await readFile(file, 'utf8')).split('\n').map((l) => {
+      try {
+        return JSON.parse(l) as Record<string, unknown>;
+      } catch {
+        return undefined;
+      }
+    });
+    const { FAIL_TO_PASS: _f2p, PASS_TO_PASS: _p2p, ...collected } = row!;
+    const input = path.join(dir, 'collected.jsonl');
+    await writeFile(input, JSON.stringify(collected) + '\n');
     const out = path.join(dir, 'derived.jsonl');
-    const r = await cli([
-      'datasets',
-      'validate',
-      file,
-      '--repos-dir',
-      path.join(dir, 'repos'),
-      '--task',
-      'acme__calc-101',
-      '--derive',
-      out,
-    ]);
+    const derive = (dataset: string) =>
+      cli(['datasets', 'validate', dataset, '--repos-dir', path.join(dir, 'repos'), '--derive', out]);
+    const r = await derive(input);
+    expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
-    const derived = JSON.parse((await readFile(out, 'utf8')).trim()) as {
-      FAIL_TO_PASS: string[];
-      PASS_TO_PASS: string[];
-    };
-    expect(derived.FAIL_TO_PASS).toEqual(['tests/test_add.py::test_add', 'tests/test_add.py::test_add_zero']);
-    expect(derived.PASS_TO_PASS).toEqual(['tests/test_sub.py::test_sub']);
+    const derived = JSON.parse((await readFile(out, 'utf8')).trim()) as Record<string, unknown>;
+    expect(derived).toEqual({
+      ...collected,
+      FAIL_TO_PASS: ['tests/test_add.py::test_add', 'tests/test_add.py::test_add_zero'],
+      PASS_TO_PASS: ['tests/test_sub.py::test_sub'],
+    });
+    // Rows that fail to load are reported and make the exit non-zero; the good row is still derived.
+    const mixed = await derive(file);
+    expect(mixed.code).toBe(1);
+    expect(mixed.stderr).toMatch(/^row 2: FAIL_TO_PASS: /m);
+    expect(mixed.stdout).toMatch(/wrote 1 rows .*; 2 rows failed to load/);
   });
 });
 
