@@ -7,17 +7,20 @@ import {
   Bool,
   type DataType,
   Dictionary,
+  Field,
   Float64,
   Int32,
   makeData,
   makeVector,
+  RecordBatch,
+  Schema,
+  Struct,
   Table,
   tableToIPC,
   TimestampMillisecond,
   Uint32,
   Utf8,
   type Vector,
-  vectorFromArray,
 } from 'apache-arrow';
 import Database from 'better-sqlite3';
 import { COMPONENT_NAMES } from '../rewards/components.ts';
@@ -255,14 +258,22 @@ function boolBuilder(rows: number): ColumnBuilder {
   };
 }
 
-/** The store writes ISO-8601 text; Arrow wants milliseconds since the epoch. */
+/** The store writes ISO-8601 text; Arrow wants milliseconds since the epoch (64-bit). */
 function timestampBuilder(rows: number): ColumnBuilder {
-  const millis = new Array<number | null>(rows).fill(null);
+  const data = new BigInt64Array(rows);
+  const validity = new Validity(rows);
   return {
     set: (row, value) => {
-      if (value !== null && value !== undefined) millis[row] = Date.parse(String(value));
+      if (value === null || value === undefined) return;
+      data[row] = BigInt(Date.parse(String(value)));
+      validity.mark(row);
     },
-    finish: () => vectorFromArray(millis, new TimestampMillisecond()),
+    finish: () => {
+      const { nullBitmap, nullCount } = validity;
+      return makeVector(
+        makeData({ type: new TimestampMillisecond(), length: rows, nullBitmap, nullCount, data }),
+      );
+    },
   };
 }
 
@@ -286,7 +297,16 @@ export function queryToTable(db: Database.Database, sql: string, columns: Record
     for (let i = 0; i < builders.length; i++) builders[i]!.set(r, row[i]);
     r++;
   }
-  return new Table(Object.fromEntries(names.map((name, i) => [name, builders[i]!.finish()])));
+  const vectors = builders.map((b) => b.finish());
+  const fields = names.map((name, i) => new Field(name, vectors[i]!.type, true));
+  // One real record batch even with no rows: the IPC writer skips an empty table's placeholder batch, and
+  // with it the dictionaries, which pyarrow then cannot find.
+  const children = vectors.map((v) => v.data[0]!);
+  const batch = new RecordBatch(
+    new Schema(fields),
+    makeData({ type: new Struct(fields), length: rows, nullCount: 0, children }),
+  );
+  return new Table([batch]);
 }
 
 export async function exportArrow(

@@ -17,7 +17,14 @@ import {
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../experiments/config.ts';
-import { EPISODE_COLUMNS, queryToTable, REWARD_COLUMNS, STEP_COLUMNS } from '../experiments/export.ts';
+import {
+  EPISODE_COLUMNS,
+  exportArrow,
+  queryToTable,
+  REWARD_COLUMNS,
+  STEP_COLUMNS,
+} from '../experiments/export.ts';
+import { RunStore } from '../experiments/store.ts';
 import { runExperiment } from '../experiments/runner.ts';
 import { removeDir } from './helpers.ts';
 
@@ -108,6 +115,40 @@ describe('Arrow export', () => {
       reward: 'double',
       finished_at: 'timestamp[ms]',
     });
+  });
+});
+
+describe('an empty run', () => {
+  it('exports files that pyarrow reads: every dictionary present with no rows', async () => {
+    const runDir = await mkdtemp(path.join(os.tmpdir(), 'repogym-export-empty-'));
+    try {
+      const store = new RunStore(path.join(runDir, 'runs.sqlite'));
+      store.addExperiment({
+        id: 'empty',
+        name: 'empty',
+        config_json: '{}',
+        config_hash: '',
+        dataset_hash: '',
+        manifest_json: '{}',
+      });
+      store.close();
+      const files = await exportArrow(runDir);
+      expect(files.rows).toEqual([0, 0, 0]);
+      const script = [
+        'import json, sys, pyarrow.ipc as ipc',
+        'print(json.dumps([ipc.open_file(f).read_all().num_rows for f in sys.argv[1:]]))',
+      ].join('\n');
+      const rows = execFileSync(PYTHON, [
+        '-c',
+        script,
+        files.episodes,
+        files.steps,
+        files.rewards,
+      ]).toString();
+      expect(JSON.parse(rows)).toEqual([0, 0, 0]);
+    } finally {
+      await removeDir(runDir);
+    }
   });
 });
 
