@@ -137,8 +137,13 @@ export async function loadTaskFile(file: string, opts: LoadOptions = {}): Promis
   const text = (await readFile(file, 'utf8')).replace(/^\uFEFF/, '');
   const rows: { line: number; value: unknown }[] = [];
   const errors: RowError[] = [];
-  if (file.endsWith('.json')) {
-    const value: unknown = JSON.parse(text);
+  if (path.extname(file).toLowerCase() === '.json') {
+    let value: unknown;
+    try {
+      value = JSON.parse(text);
+    } catch (err) {
+      throw new Error(`${file}: not valid JSON: ${(err as Error).message}`, { cause: err });
+    }
     if (!Array.isArray(value)) throw new Error(`${file}: expected a JSON array of task rows`);
     value.forEach((row, i) => rows.push({ line: i + 1, value: row }));
   } else {

@@ -1,5 +1,6 @@
 // CodingEnv: one episode = one task, over a fresh sandbox at the task's base commit.
 import { readdir, stat } from 'node:fs/promises';
+import path from 'node:path';
 import { SpanStatusCode, type Attributes, type Span, type Tracer } from '@opentelemetry/api';
 import { z } from 'zod';
 import { loadDataset, type LoadOptions } from '../datasets/loader.ts';
@@ -112,6 +113,21 @@ function isFsError(err: unknown): err is NodeJS.ErrnoException & { code: string 
   return typeof code === 'string' && (/^E[A-Z]+$/.test(code) || code.startsWith('ERR_FS_'));
 }
 
+/**
+ * `src/x.py: no such file or directory` from Node's `ENOENT: no such file or directory, stat '/tmp/…/src/x.py'`:
+ * the agent sees paths in the repository, never the sandbox's host path.
+ */
+function fsErrorMessage(err: NodeJS.ErrnoException & { code: string }, root: string): string {
+  if (!err.path) return err.message;
+  const what = /^E[A-Z]+: (.*?), \w+ '/.exec(err.message)?.[1] ?? err.code;
+  return `${path.relative(root, err.path) || '.'}: ${what}`;
+}
+
+/** Seconds as a person writes them: `2s`, `1.5s`, not `1.9983451459999997s`. */
+function formatSec(sec: number): string {
+  return `${Number(sec.toFixed(sec < 1 ? 2 : 1))}s`;
+}
+
 /** mulberry32: small, seedable, good enough for choosing tasks. */
 export function seededRandom(seed: number): () => number {
   let a = seed >>> 0;
@@ -145,6 +161,7 @@ export class CodingEnv implements Env<unknown, Observation> {
   private task?: Task;
   private stepIndex = 0;
   private done = false;
+  private closed = false;
   private startedAt = 0;
   private invalidActions = 0;
   private lastDiffStat: DiffStat = EMPTY_STAT;
@@ -213,6 +230,7 @@ export class CodingEnv implements Env<unknown, Observation> {
   }
 
   async reset(resetOpts: ResetOptions = {}) {
+    this.closed = false;
     this.endEpisodeSpan();
     if (!this.opts.tracer) return this.startEpisode(resetOpts);
     const root = new Tracing(this.opts.tracer).start('episode', {
@@ -287,6 +305,7 @@ export class CodingEnv implements Env<unknown, Observation> {
   }
 
   async step(input: unknown): Promise<StepResult<Observation>> {
+    if (this.closed) throw new EnvStateError('step() called after close(); call reset() first');
     if (!this.sandbox || !this.task) throw new EnvStateError('step() called before reset()');
     if (this.done) throw new EnvStateError('step() called after the episode ended; call reset() first');
     const root = this.episodeSpan;
@@ -326,9 +345,10 @@ export class CodingEnv implements Env<unknown, Observation> {
         if (err instanceof ActionFailure) outcome = { error: { code: err.code, message: err.message } };
         else if (err instanceof SandboxPathError)
           outcome = { error: { code: 'path_escape', message: err.message } };
-        else if (isFsError(err))
-          outcome = { error: { code: FS_ERROR_CODES[err.code] ?? 'io_error', message: err.message } };
-        else throw err;
+        else if (isFsError(err)) {
+          const message = fsErrorMessage(err, this.sandbox!.root);
+          outcome = { error: { code: FS_ERROR_CODES[err.code] ?? 'io_error', message } };
+        } else throw err;
       }
     }
     if (outcome.error) this.invalidActions++;
@@ -409,10 +429,21 @@ export class CodingEnv implements Env<unknown, Observation> {
     switch (action.kind) {
       case 'read_file': {
         const content = await sandbox.readFile(action.path);
-        if (action.startLine === undefined && action.endLine === undefined) return { output: content };
+        const { startLine = 1, endLine } = action;
+        if (action.startLine === undefined && endLine === undefined) return { output: content };
+        if (endLine !== undefined && endLine < startLine)
+          throw new ActionFailure('invalid_action', `endLine ${endLine} is before startLine ${startLine}`);
         const lines = content.split('\n');
-        const from = (action.startLine ?? 1) - 1;
-        return { output: lines.slice(from, action.endLine ?? lines.length).join('\n') };
+        // A final newline ends the last line; it does not start another.
+        const count = lines.length - (content === '' || content.endsWith('\n') ? 1 : 0);
+        if (startLine > count) {
+          const has = `${count} line${count === 1 ? '' : 's'}`;
+          throw new ActionFailure(
+            'invalid_action',
+            `startLine ${startLine} is past the end: ${action.path} has ${has}`,
+          );
+        }
+        return { output: lines.slice(startLine - 1, endLine).join('\n') };
       }
       case 'write_file':
         await sandbox.writeFile(action.path, action.content);
@@ -494,7 +525,9 @@ export class CodingEnv implements Env<unknown, Observation> {
           maxOutputBytes: this.opts.maxOutputBytes,
         });
         return {
-          output: result.timedOut ? `${result.output}\n[timed out after ${timeoutSec}s]` : result.output,
+          output: result.timedOut
+            ? `${result.output}\n[timed out after ${formatSec(timeoutSec)}]`
+            : result.output,
           exitCode: result.exitCode,
           timedOut: result.timedOut,
           telemetry: result.telemetry,
@@ -731,6 +764,7 @@ export class CodingEnv implements Env<unknown, Observation> {
   }
 
   async close(): Promise<void> {
+    this.closed = true;
     this.done = true;
     this.endEpisodeSpan();
     await this.disposeSandbox();

@@ -1,6 +1,7 @@
 // A vector env steps n episodes concurrently. Autoreset follows Gymnasium's default NEXT_STEP mode: when a
 // sub-env ends at step t, the step t+1 ignores its action, resets it and returns the reset observation with
 // reward 0 and terminated = truncated = false.
+import { EnvStateError } from './coding-env.ts';
 import { make } from './registry.ts';
 import type { Env, Info, ResetOptions } from './types.ts';
 
@@ -15,6 +16,7 @@ export interface VecStepResult<O> {
 export class VectorEnv<A, O> {
   readonly autoresetMode = 'next_step' as const;
   private needsReset: boolean[];
+  private closed = false;
 
   constructor(readonly envs: Env<A, O>[]) {
     this.needsReset = envs.map(() => false);
@@ -32,10 +34,13 @@ export class VectorEnv<A, O> {
       ),
     );
     this.needsReset = this.envs.map(() => false);
+    this.closed = false;
     return { observations: results.map((r) => r.observation), infos: results.map((r) => r.info) };
   }
 
   async step(actions: A[]): Promise<VecStepResult<O>> {
+    // Else autoreset would bring a closed sub-env back to life, with a sandbox nobody closes.
+    if (this.closed) throw new EnvStateError('step() called after close(); call reset() first');
     if (actions.length !== this.envs.length) {
       throw new Error(`expected ${this.envs.length} actions, got ${actions.length}`);
     }
@@ -65,6 +70,7 @@ export class VectorEnv<A, O> {
   }
 
   async close(): Promise<void> {
+    this.closed = true;
     await Promise.all(this.envs.map((env) => env.close()));
   }
 }
