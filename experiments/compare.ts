@@ -598,10 +598,7 @@ export async function compare(options: CompareOptions): Promise<Tournament & { o
         config_hash: sha256(identity),
         // Each comparison names its own task (and dataset, in policy_info_json): no dataset is fixed up front.
         dataset_hash: '-',
-        manifest_json: JSON.stringify({
-          ...(await manifest('-')),
-          model_ids: policy.name === 'llm' ? [policy.model] : [],
-        }),
+        manifest_json: JSON.stringify(await manifest('-', policy.name === 'llm' ? [policy.model] : [])),
       });
     }
     const tournament = await runTournament({

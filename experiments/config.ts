@@ -214,7 +214,9 @@ export const experimentConfigSchema = z.strictObject({
         .int()
         .positive()
         .optional()
-        .describe('token budget the cost reward scores'),
+        .describe(
+          'token cap of one episode: LLM policies stop before a call could cross it; the cost reward scores against it',
+        ),
       max_steps: z.number().int().positive().default(50),
       wall_sec: z.number().positive().optional().describe("per episode; the task's episode_sec by default"),
     })

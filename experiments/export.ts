@@ -1,6 +1,7 @@
 // Arrow IPC (file format) export of a run: episodes.arrow, steps.arrow and rewards.arrow, typed for analysts (pandas, polars,
 // DuckDB): timestamps as timestamps, low-cardinality strings as dictionaries, numbers as numbers; JSON text only
 // for actions and recorded signals, whose shape varies.
+import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import {
@@ -24,6 +25,7 @@ import {
 } from 'apache-arrow';
 import Database from 'better-sqlite3';
 import { COMPONENT_NAMES } from '../rewards/components.ts';
+import { RunStore } from './store.ts';
 
 const dict = () => new Dictionary(new Utf8(), new Int32());
 
@@ -53,6 +55,9 @@ export const EPISODE_COLUMNS: Record<string, DataType> = {
   started_at: new TimestampMillisecond(),
   finished_at: new TimestampMillisecond(),
   policy_info_json: new Utf8(),
+  input_tokens: new Int32(),
+  output_tokens: new Int32(),
+  usd: new Float64(),
 };
 
 export const STEP_COLUMNS: Record<string, DataType> = {
@@ -76,6 +81,20 @@ export const STEP_COLUMNS: Record<string, DataType> = {
   input_tokens: new Int32(),
   output_tokens: new Int32(),
   usd: new Float64(),
+};
+
+/** One row per bandit event, in the order each bandit learned (`seq`); `reward` null: it learned nothing. */
+export const BANDIT_UPDATE_COLUMNS: Record<string, DataType> = {
+  experiment_id: dict(),
+  policy: dict(),
+  seq: new Int32(),
+  episode_id: new Utf8(),
+  arm: dict(),
+  reward: new Float64(),
+  skipped: dict(),
+  context_json: new Utf8(),
+  scores_json: new Utf8(),
+  updated_at: new TimestampMillisecond(),
 };
 
 /** One row per (episode, variant), with every component's value as its own column (`c_<component>`). */
@@ -309,29 +328,37 @@ export function queryToTable(db: Database.Database, sql: string, columns: Record
   return new Table([batch]);
 }
 
-export async function exportArrow(
-  runDir: string,
-): Promise<{ episodes: string; steps: string; rewards: string; rows: number[] }> {
-  const db = new Database(path.join(runDir, 'runs.sqlite'), { readonly: true, fileMustExist: true });
+export async function exportArrow(runDir: string): Promise<{
+  episodes: string;
+  steps: string;
+  rewards: string;
+  banditUpdates: string;
+  rows: number[];
+}> {
+  const file = path.join(runDir, 'runs.sqlite');
+  if (!existsSync(file)) throw new Error(`no run store at ${file}`);
+  // Opening it as a store first brings a store written by an older version up to the current schema.
+  new RunStore(file).close();
+  const db = new Database(file, { readonly: true, fileMustExist: true });
   try {
-    const episodeList = Object.keys(EPISODE_COLUMNS).join(', ');
-    const stepList = Object.keys(STEP_COLUMNS).join(', ');
-    const episodes = queryToTable(
-      db,
-      `SELECT ${episodeList} FROM episodes ORDER BY finished_at, id`,
-      EPISODE_COLUMNS,
-    );
-    const steps = queryToTable(db, `SELECT ${stepList} FROM steps ORDER BY episode_id, step`, STEP_COLUMNS);
-    const rewards = queryToTable(db, REWARDS_SQL, REWARD_COLUMNS);
+    const select = (columns: Record<string, DataType>, from: string) =>
+      queryToTable(db, `SELECT ${Object.keys(columns).join(', ')} FROM ${from}`, columns);
+    const tables = {
+      episodes: select(EPISODE_COLUMNS, 'episodes ORDER BY finished_at, id'),
+      steps: select(STEP_COLUMNS, 'steps ORDER BY episode_id, step'),
+      rewards: queryToTable(db, REWARDS_SQL, REWARD_COLUMNS),
+      banditUpdates: select(BANDIT_UPDATE_COLUMNS, 'bandit_updates ORDER BY experiment_id, policy, seq'),
+    };
     const files = {
       episodes: path.join(runDir, 'episodes.arrow'),
       steps: path.join(runDir, 'steps.arrow'),
       rewards: path.join(runDir, 'rewards.arrow'),
+      banditUpdates: path.join(runDir, 'bandit_updates.arrow'),
     };
-    await writeFile(files.episodes, tableToIPC(episodes, 'file'));
-    await writeFile(files.steps, tableToIPC(steps, 'file'));
-    await writeFile(files.rewards, tableToIPC(rewards, 'file'));
-    return { ...files, rows: [episodes.numRows, steps.numRows, rewards.numRows] };
+    for (const name of Object.keys(files) as (keyof typeof files)[]) {
+      await writeFile(files[name], tableToIPC(tables[name], 'file'));
+    }
+    return { ...files, rows: Object.values(tables).map((t) => t.numRows) };
   } finally {
     db.close();
   }

@@ -17,7 +17,7 @@ import { processAlive } from '../env/sandbox/containment.ts';
 import { sandboxFactory } from '../env/sandbox/backends.ts';
 import { sweepStaleSandboxes } from '../env/sandbox/local.ts';
 import { baselinePolicy } from '../policies/baselines.ts';
-import { BanditLearner, taskFeatures } from '../policies/bandit-policy.ts';
+import { BanditLearner, banditEventOf, taskFeatures } from '../policies/bandit-policy.ts';
 import { loadBandit, makeBandit, type BanditState } from '../policies/bandits/index.ts';
 import { repairPolicy } from '../policies/repair/index.ts';
 import { CostLedger, LlmPolicy, type LlmOptions } from '../policies/llm.ts';
@@ -105,7 +105,10 @@ interface PolicyFactory {
  * across concurrent episodes) and its strategy templates; a bandit policy shares one learner, resumed from
  * `saved` when the run resumes.
  */
-/** The LLM policy under the tighter of its own and the experiment's per-episode cap, less what earlier attempts spent. */
+/**
+ * The LLM policy under the tighter of its own and the experiment's per-episode caps (USD, less what earlier
+ * attempts spent; tokens).
+ */
 export function cappedLlmPolicy(
   options: LlmOptions,
   config: ExperimentConfig,
@@ -114,8 +117,15 @@ export function cappedLlmPolicy(
 ): LlmPolicy {
   const caps = [options.max_usd_per_episode, config.budgets.usd_per_episode].filter((c) => c !== undefined);
   const perEpisode = caps.length ? Math.max(Number.MIN_VALUE, Math.min(...caps) - spentUsd) : undefined;
+  const tokenCaps = [options.max_tokens_per_episode, config.budgets.tokens_per_episode].filter(
+    (c) => c !== undefined,
+  );
   return new LlmPolicy(
-    { ...options, ...(perEpisode !== undefined ? { max_usd_per_episode: perEpisode } : {}) },
+    {
+      ...options,
+      ...(perEpisode !== undefined ? { max_usd_per_episode: perEpisode } : {}),
+      ...(tokenCaps.length ? { max_tokens_per_episode: Math.min(...tokenCaps) } : {}),
+    },
     deps,
   );
 }
@@ -190,6 +200,21 @@ async function policyFactory(
   };
 }
 
+/**
+ * What an episode's policy spent, and `priorUsd` spent by its infra-failed earlier attempts; null for a policy
+ * that spent nothing (no LLM call).
+ */
+function episodeUsage(policy: Policy | undefined, priorUsd: number) {
+  const usage = policy?.usage?.();
+  const spent = usage && (usage.inputTokens > 0 || usage.outputTokens > 0 || usage.usd > 0);
+  if (!spent && priorUsd === 0) return { input_tokens: null, output_tokens: null, usd: null };
+  return {
+    input_tokens: usage?.inputTokens ?? 0,
+    output_tokens: usage?.outputTokens ?? 0,
+    usd: (usage?.usd ?? 0) + priorUsd,
+  };
+}
+
 /** Tokens and USD spent on one step: the difference of the policy's running totals. */
 function stepUsage(step: StepRecord, previous: StepRecord | undefined): Usage | undefined {
   const now = step.info.usage as Usage | undefined;
@@ -240,16 +265,47 @@ export async function lockRunDir(outDir: string): Promise<() => Promise<void>> {
   }
 }
 
-/** What produced the run, for the record: code version, runtime, dataset. */
-/** Versions a run was made with (git SHA, package, Node, dependencies), stored with the experiment. */
-export async function manifest(datasetHash: string): Promise<Record<string, unknown>> {
+/** The models a config calls: LLM policies (also inside bandits and tournaments) and an LLM adversary. */
+export function modelIds(config: Pick<ExperimentConfig, 'policies' | 'adversary'>): string[] {
+  const models = config.policies.flatMap((p) =>
+    p.name === 'llm' ? [p.model] : 'inner' in p && !('name' in p.inner) ? [p.inner.model] : [],
+  );
+  if (config.adversary?.kind === 'llm') models.push(config.adversary.model);
+  return [...new Set(models)].sort();
+}
+
+/** The installed version of each dependency (package.json holds only ranges); null when it is not installed. */
+async function installedVersions(ranges: Record<string, string>): Promise<Record<string, string | null>> {
+  const entries = await Promise.all(
+    Object.keys(ranges).map(async (name) => {
+      const file = path.join(ROOT, 'node_modules', name, 'package.json');
+      const version = await readFile(file, 'utf8').then(
+        (text) => (JSON.parse(text) as { version: string }).version,
+        () => null,
+      );
+      return [name, version] as const;
+    }),
+  );
+  return Object.fromEntries(entries);
+}
+
+/**
+ * What produced a run, stored with the experiment: repogym version and git SHA (and whether the checkout had
+ * uncommitted changes), Node, platform, installed dependency versions, dataset hash, model ids.
+ */
+export async function manifest(datasetHash: string, models: string[] = []): Promise<Record<string, unknown>> {
   let gitSha: string | null;
-  try {
-    gitSha = execFileSync('git', ['rev-parse', 'HEAD'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'ignore'] })
+  let gitDirty: boolean | null;
+  const gitOut = (args: string[]) =>
+    execFileSync('git', args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'ignore'] })
       .toString()
       .trim();
+  try {
+    gitSha = gitOut(['rev-parse', 'HEAD']);
+    gitDirty = gitOut(['status', '--porcelain', '--untracked-files=no']) !== '';
   } catch {
     gitSha = null; // not a git checkout (an installed package)
+    gitDirty = null;
   }
   const pkg = JSON.parse(await readFile(path.join(ROOT, 'package.json'), 'utf8')) as {
     version: string;
@@ -258,11 +314,12 @@ export async function manifest(datasetHash: string): Promise<Record<string, unkn
   return {
     repogym_version: pkg.version,
     repogym_git_sha: gitSha,
+    repogym_git_dirty: gitDirty,
     node_version: process.version,
     platform: `${process.platform}-${process.arch}`,
-    dependencies: pkg.dependencies,
+    dependencies: await installedVersions(pkg.dependencies),
     dataset_hash: datasetHash,
-    model_ids: [],
+    model_ids: models,
   };
 }
 
@@ -335,7 +392,7 @@ export async function runExperiment(config: ExperimentConfig, opts: RunOptions =
         config_json: JSON.stringify(storedConfig(config)),
         config_hash: configHash,
         dataset_hash: datasetHash,
-        manifest_json: JSON.stringify(await manifest(datasetHash)),
+        manifest_json: JSON.stringify(await manifest(datasetHash, modelIds(config))),
       });
     }
     // Bandits resume from the state stored with the last committed episode.
@@ -398,7 +455,6 @@ export async function runExperiment(config: ExperimentConfig, opts: RunOptions =
       await writeTrace(outDir, episodeId, spans);
       otlp?.send(spans);
       const learner = policies.learners.get(record.episode.policy);
-      const banditState = learner ? await learner.snapshot() : undefined;
       const replaced = previousId.get(
         experimentId,
         record.episode.task_id,
@@ -406,12 +462,21 @@ export async function runExperiment(config: ExperimentConfig, opts: RunOptions =
         record.episode.epoch,
         record.episode.policy,
       ) as { id: string } | undefined;
-      store.recordEpisode(
-        record.episode,
-        record.steps,
-        record.scores,
-        banditState && { policy: record.episode.policy, state: banditState },
-      );
+      const commit = (bandit?: Parameters<RunStore['recordEpisode']>[3]) =>
+        store.recordEpisode(record.episode, record.steps, record.scores, bandit);
+      if (learner) {
+        const event = banditEventOf(JSON.parse(record.episode.policy_info_json ?? 'null'));
+        const update = event && {
+          arm: event.arm,
+          reward: event.updated && event.reward !== undefined ? event.reward : null,
+          skipped: event.skipped ?? null,
+          context: event.context,
+          scores: event.scores,
+        };
+        await learner.commit(event, (state) => commit({ policy: record.episode.policy, state, update }));
+      } else {
+        commit();
+      }
       // An infra episode run again on resume replaces the stored one, and its trace goes with it.
       if (replaced) await rm(traceFile(outDir, replaced.id), { force: true });
       progress.done++;
@@ -553,6 +618,7 @@ export async function runWithRetries(
           policy_info_json: result.policyInfo
             ? JSON.stringify({ ...result.policyInfo, prior_attempts_usd: spentBefore })
             : null,
+          ...episodeUsage(policy, spentBefore),
         },
         steps: steps.map((s, i) => ({
           step: s.step,
@@ -592,6 +658,7 @@ export async function runWithRetries(
                 prior_attempts_usd: spentBefore - (policy.usage?.().usd ?? 0),
               })
             : null,
+          ...episodeUsage(policy, spentBefore - (policy?.usage?.().usd ?? 0)),
         },
         steps: [],
         scores: [],

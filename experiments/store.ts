@@ -9,9 +9,10 @@ import { stableJson } from './config.ts';
 
 /**
  * 2 added the rewards and reward_components tables, 3 episodes.policy_info_json, the bandit_state table and the
- * steps' token and USD columns; older stores are upgraded in place when opened.
+ * steps' token and USD columns, 4 the episodes' token and USD columns and the bandit_updates table; older stores
+ * are upgraded in place when opened.
  */
-export const SCHEMA_VERSION = 3;
+export const SCHEMA_VERSION = 4;
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -50,6 +51,9 @@ CREATE TABLE IF NOT EXISTS episodes (
   started_at TEXT NOT NULL,
   finished_at TEXT NOT NULL,
   policy_info_json TEXT,
+  input_tokens INTEGER,
+  output_tokens INTEGER,
+  usd REAL,
   UNIQUE (experiment_id, task_id, seed, epoch, policy)
 );
 CREATE TABLE IF NOT EXISTS steps (
@@ -88,6 +92,20 @@ CREATE TABLE IF NOT EXISTS bandit_state (
   state_json TEXT NOT NULL,
   updated_at TEXT NOT NULL,
   PRIMARY KEY (experiment_id, policy)
+);
+CREATE TABLE IF NOT EXISTS bandit_updates (
+  experiment_id TEXT NOT NULL REFERENCES experiments(id),
+  policy TEXT NOT NULL,
+  seq INTEGER NOT NULL,
+  episode_id TEXT NOT NULL REFERENCES episodes(id),
+  arm TEXT NOT NULL,
+  reward REAL,
+  skipped TEXT,
+  context_json TEXT NOT NULL,
+  scores_json TEXT NOT NULL,
+  updated_at TEXT NOT NULL,
+  PRIMARY KEY (episode_id),
+  UNIQUE (experiment_id, policy, seq)
 );
 CREATE TABLE IF NOT EXISTS rewards (
   episode_id TEXT NOT NULL REFERENCES episodes(id),
@@ -144,6 +162,20 @@ export interface EpisodeRecord extends EpisodeKey {
   finished_at: string;
   /** What the policy logged: context loaded, stop reason (e.g. a cost cap), usage. */
   policy_info_json: string | null;
+  /** The policy's spending (LLM policies; null otherwise). `usd` includes infra-failed earlier attempts. */
+  input_tokens?: number | null;
+  output_tokens?: number | null;
+  usd?: number | null;
+}
+
+/** One bandit event, as committed with its episode: what it chose from what, and what it learned. */
+export interface BanditUpdate {
+  arm: string;
+  /** null: the episode taught the bandit nothing (`skipped` says why). */
+  reward: number | null;
+  skipped: string | null;
+  context: unknown;
+  scores: Record<string, number>;
 }
 
 export interface StepRow {
@@ -228,6 +260,9 @@ const EPISODE_FIELDS = [
   'started_at',
   'finished_at',
   'policy_info_json',
+  'input_tokens',
+  'output_tokens',
+  'usd',
 ];
 
 export interface ScoredVariant {
@@ -246,9 +281,12 @@ export class RunStore {
     this.db.pragma('synchronous = NORMAL');
     this.db.pragma('foreign_keys = ON');
     this.db.exec(SCHEMA);
-    // Stores written before schema 3 lack the column; SQLite adds it in place.
+    // Stores written by older versions lack these columns; SQLite adds them in place.
     const added: [string, string, string][] = [
       ['episodes', 'policy_info_json', 'TEXT'],
+      ['episodes', 'input_tokens', 'INTEGER'],
+      ['episodes', 'output_tokens', 'INTEGER'],
+      ['episodes', 'usd', 'REAL'],
       ['steps', 'input_tokens', 'INTEGER'],
       ['steps', 'output_tokens', 'INTEGER'],
       ['steps', 'usd', 'REAL'],
@@ -349,14 +387,14 @@ export class RunStore {
   }
 
   /**
-   * Writes an episode with all its steps, its scores and (for a bandit policy) the bandit's state, atomically;
-   * replaces an earlier infra-failed attempt of the same key.
+   * Writes an episode with all its steps, its scores and (for a bandit policy) its bandit event and the bandit's
+   * state after it, atomically; replaces an earlier infra-failed attempt of the same key.
    */
   recordEpisode(
     episode: EpisodeRecord,
     steps: StepRow[],
     scores: ScoredVariant[] = [],
-    bandit?: { policy: string; state: BanditState },
+    bandit?: { policy: string; state: BanditState; update?: BanditUpdate },
   ): void {
     const write = this.db.transaction(() => {
       const previous = this.db
@@ -366,7 +404,7 @@ export class RunStore {
         .get(episode.experiment_id, episode.task_id, episode.seed, episode.epoch, episode.policy) as
         { id: string } | undefined;
       if (previous) {
-        for (const table of ['steps', 'reward_components', 'rewards']) {
+        for (const table of ['steps', 'reward_components', 'rewards', 'bandit_updates']) {
           this.db.prepare(`DELETE FROM ${table} WHERE episode_id = ?`).run(previous.id);
         }
         this.db.prepare('DELETE FROM episodes WHERE id = ?').run(previous.id);
@@ -376,6 +414,9 @@ export class RunStore {
           `INSERT INTO episodes (${EPISODE_FIELDS.join(', ')}) VALUES (${EPISODE_FIELDS.map((f) => `@${f}`).join(', ')})`,
         )
         .run({
+          input_tokens: null,
+          output_tokens: null,
+          usd: null,
           ...episode,
           resolved: Number(episode.resolved),
           terminated: Number(episode.terminated),
@@ -387,9 +428,32 @@ export class RunStore {
       for (const s of steps) insertStep.run(stepValues(episode.id, s));
       this.recordScores(episode.id, scores, 'live');
       if (bandit) {
+        const now = new Date().toISOString();
         this.db
           .prepare('INSERT OR REPLACE INTO bandit_state VALUES (?, ?, ?, ?)')
-          .run(episode.experiment_id, bandit.policy, JSON.stringify(bandit.state), new Date().toISOString());
+          .run(episode.experiment_id, bandit.policy, JSON.stringify(bandit.state), now);
+        if (bandit.update) {
+          const { arm, reward, skipped, context, scores: armScores } = bandit.update;
+          this.db
+            .prepare(
+              `INSERT INTO bandit_updates VALUES (?, ?,
+                (SELECT COALESCE(MAX(seq), 0) + 1 FROM bandit_updates WHERE experiment_id = ? AND policy = ?),
+                ?, ?, ?, ?, ?, ?, ?)`,
+            )
+            .run(
+              episode.experiment_id,
+              bandit.policy,
+              episode.experiment_id,
+              bandit.policy,
+              episode.id,
+              arm,
+              reward,
+              skipped,
+              JSON.stringify(context),
+              JSON.stringify(armScores),
+              now,
+            );
+        }
       }
     });
     write();

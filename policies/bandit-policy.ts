@@ -1,6 +1,6 @@
 // A bandit over strategies: per episode the bandit picks a strategy (an arm), the inner policy runs with it,
-// and the episode's return under the primary reward variant updates the bandit. One BanditLearner lives for a
-// whole run and hands out a fresh BanditPolicy per episode.
+// and the episode's return under the primary reward variant updates the bandit when the episode is committed
+// (`BanditLearner.commit`). One BanditLearner lives for a whole run and hands out a fresh policy per episode.
 import type { Task } from '../datasets/types.ts';
 import type { Bandit, BanditContext, Selection } from './bandits/index.ts';
 import type { EpisodeContext, EpisodeResult, Policy } from './types.ts';
@@ -45,10 +45,16 @@ export interface BanditEvent {
   context: BanditContext;
   scores: Record<string, number>;
   selectionInfo?: Record<string, unknown>;
-  /** Set once the episode ended: the reward the bandit learned from, or why it did not learn. */
+  /** Set once the episode ended: the reward the bandit learns from at commit, or why it does not learn. */
   reward?: number;
   updated?: boolean;
   skipped?: string;
+}
+
+/** The event an ended bandit episode logged in its policy info, if it chose an arm. */
+export function banditEventOf(policyInfo: unknown): BanditEvent | undefined {
+  const event = (policyInfo as { event?: BanditEvent } | null | undefined)?.event;
+  return event && typeof event.arm === 'string' ? event : undefined;
 }
 
 export class BanditLearner {
@@ -65,13 +71,18 @@ export class BanditLearner {
     });
   }
 
-  update(arm: string, reward: number, context: BanditContext): Promise<void> {
-    return this.mutex.run(() => this.bandit.update(arm, reward, context));
-  }
-
-  /** The bandit's state, taken between its calls (the neural bandit refuses state() while training). */
-  snapshot(): Promise<ReturnType<Bandit['state']>> {
-    return this.mutex.run(() => this.bandit.state());
+  /**
+   * Learns from an ended episode's event, then hands the bandit's state to `write` (the store's commit of that
+   * episode), all under the lock: a stored state holds exactly the committed episodes' updates, so a run
+   * resumed after a crash neither loses nor repeats one.
+   */
+  commit(event: BanditEvent | undefined, write: (state: ReturnType<Bandit['state']>) => void): Promise<void> {
+    return this.mutex.run(async () => {
+      if (event?.updated && event.reward !== undefined) {
+        await this.bandit.update(event.arm, event.reward, event.context);
+      }
+      write(this.bandit.state());
+    });
   }
 
   /** A policy for one episode: picks the arm in `begin` from the task's features, runs `inner(arm)`, learns in `end`. */
@@ -138,7 +149,6 @@ export class BanditLearner {
           return;
         }
         event.reward = result.return;
-        await this.update(event.arm, result.return, event.context);
         event.updated = true;
       },
       info: () => ({ bandit: this.bandit.kind, arm: event?.arm, event, inner: current?.info?.() ?? null }),

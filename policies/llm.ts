@@ -28,6 +28,12 @@ export const llmOptionsSchema = z.strictObject({
     .optional()
     .describe('USD per million tokens; without prices, cost caps cannot apply'),
   max_usd_per_episode: z.number().positive().optional(),
+  max_tokens_per_episode: z
+    .number()
+    .int()
+    .positive()
+    .optional()
+    .describe('input + output tokens of one episode; the policy stops before a call that could cross it'),
   context: z
     .strictObject({
       tier1_tokens: z.number().int().min(0).default(1000),
@@ -136,7 +142,7 @@ const SYSTEM_INTRO = [
   'configuration: that is detected and scores 0.',
 ].join(' ');
 
-export type StopReason = 'cost_cap_episode' | 'cost_cap_experiment' | 'no_tool_call';
+export type StopReason = 'cost_cap_episode' | 'cost_cap_experiment' | 'token_cap_episode' | 'no_tool_call';
 
 export interface LlmPolicyDeps {
   /** Strategy templates by name; the episode's `ctx.strategy` picks one. */
@@ -266,12 +272,11 @@ export class LlmPolicy implements Policy {
   }
 
   /**
-   * Worst-case cost of the next call. A token is at least one byte, so the bytes sent bound the input tokens:
-   * the last call's reported input plus every byte added since (tools, system prompt and all, on the first
-   * call), with a margin for the request's framing; the output budget bounds the output.
+   * Worst-case input tokens of the next call. A token is at least one byte, so the bytes sent bound them: the
+   * last call's reported input plus every byte added since (tools, system prompt and all, on the first call),
+   * with a margin for the request's framing.
    */
-  private nextCallCeilingUsd(): number {
-    const prices = this.opts.prices!;
+  private nextCallInputCeiling(): number {
     const added = this.messages.slice(this.messagesAtLastCall);
     const bytes = (value: unknown) => Buffer.byteLength(JSON.stringify(value));
     const sent =
@@ -279,7 +284,13 @@ export class LlmPolicy implements Policy {
         ? bytes(added) + bytes(this.toolsJson) + bytes(this.system)
         : this.lastInputTokens + bytes(added);
     // The SDK's request adds tool wrappers and options around what we count: a quarter more covers it.
-    this.worstCaseInputTokens = Math.ceil(sent * 1.25);
+    return Math.ceil(sent * 1.25);
+  }
+
+  /** Worst-case cost of the next call: its input ceiling, and the output budget for the output. */
+  private nextCallCeilingUsd(): number {
+    const prices = this.opts.prices!;
+    this.worstCaseInputTokens = this.nextCallInputCeiling();
     return (
       (this.worstCaseInputTokens * prices.input_per_mtok +
         this.opts.max_output_tokens * prices.output_per_mtok) /
@@ -291,6 +302,18 @@ export class LlmPolicy implements Policy {
 
   /** Stops before a call that could cross a cap: a cap is a promise, not a trigger that fires afterwards. */
   private costGuard(): unknown {
+    const tokenCap = this.opts.max_tokens_per_episode;
+    if (tokenCap !== undefined) {
+      const spent = this.usageSoFar.inputTokens + this.usageSoFar.outputTokens;
+      const next = this.nextCallInputCeiling() + this.opts.max_output_tokens;
+      if (spent + next > tokenCap) {
+        this.stopReason = 'token_cap_episode';
+        return {
+          kind: 'escalate',
+          report: `Stopped before the episode's token cap (${tokenCap}): spent ${spent} tokens, the next call could use up to ${next}.`,
+        };
+      }
+    }
     if (!this.opts.prices) return undefined;
     const ceiling = this.nextCallCeilingUsd();
     const cap = this.opts.max_usd_per_episode;

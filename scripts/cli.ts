@@ -530,9 +530,8 @@ export async function main(args: string[]): Promise<number> {
       (argv) =>
         set(
           exportArrow(argv.run).then((r) => {
-            console.log(
-              `wrote ${r.episodes} (${r.rows[0]} rows), ${r.steps} (${r.rows[1]} rows) and ${r.rewards} (${r.rows[2]} rows)`,
-            );
+            const files = [r.episodes, r.steps, r.rewards, r.banditUpdates];
+            console.log(`wrote ${files.map((f, i) => `${f} (${r.rows[i]} rows)`).join(', ')}`);
             return 0;
           }),
         ),

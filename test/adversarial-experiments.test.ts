@@ -398,7 +398,7 @@ describe('adversarial: store, Arrow export, report', () => {
   it('exports an empty run with the documented schema and reports it', async () => {
     const runDir = await syntheticRun(() => {});
     const r = await exportArrow(runDir);
-    expect(r.rows).toEqual([0, 0, 0]);
+    expect(r.rows).toEqual([0, 0, 0, 0]);
     const episodes = tableFromIPC(await readFile(r.episodes));
     const steps = tableFromIPC(await readFile(r.steps));
     expect(episodes.schema.fields.map((f) => `${f.name}:${f.type}`)).toEqual(

@@ -18,6 +18,7 @@ import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../experiments/config.ts';
 import {
+  BANDIT_UPDATE_COLUMNS,
   EPISODE_COLUMNS,
   exportArrow,
   queryToTable,
@@ -63,6 +64,7 @@ describe('Arrow export', () => {
     ['episodes.arrow', 'episodes', EPISODE_COLUMNS],
     ['steps.arrow', 'steps', STEP_COLUMNS],
     ['rewards.arrow', 'rewards', REWARD_COLUMNS],
+    ['bandit_updates.arrow', 'bandit_updates', BANDIT_UPDATE_COLUMNS],
   ] as const)('%s reads back with apache-arrow with the documented schema', async (file, table, columns) => {
     const arrow = tableFromIPC(await readFile(path.join(out, file)));
     expect(arrow.numRows).toBe(sqliteCount(table));
@@ -133,7 +135,7 @@ describe('an empty run', () => {
       });
       store.close();
       const files = await exportArrow(runDir);
-      expect(files.rows).toEqual([0, 0, 0]);
+      expect(files.rows).toEqual([0, 0, 0, 0]);
       const script = [
         'import json, sys, pyarrow.ipc as ipc',
         'print(json.dumps([ipc.open_file(f).read_all().num_rows for f in sys.argv[1:]]))',
@@ -144,8 +146,9 @@ describe('an empty run', () => {
         files.episodes,
         files.steps,
         files.rewards,
+        files.banditUpdates,
       ]).toString();
-      expect(JSON.parse(rows)).toEqual([0, 0, 0]);
+      expect(JSON.parse(rows)).toEqual([0, 0, 0, 0]);
     } finally {
       await removeDir(runDir);
     }

@@ -161,6 +161,23 @@ describe('LLM policy against a real chat-completions server on 127.0.0.1', () =>
     expect(result.outcome).not.toBe('resolved');
   });
 
+  it('stops before the episode token cap, with no prices needed, and labels the episode', async () => {
+    const { result, steps, requests, policy } = await episode(
+      'ledger__round-half-up-1',
+      () => ({ toolCall: { name: 'list_dir', arguments: { path: '.' } } }),
+      { max_tokens_per_episode: 20_000, max_output_tokens: 1000 },
+    );
+    const used = policy.usage().inputTokens + policy.usage().outputTokens;
+    expect(requests.length).toBeGreaterThanOrEqual(2);
+    expect(used).toBeGreaterThan(0);
+    expect(used).toBeLessThanOrEqual(20_000);
+    expect(policy.info().stop_reason).toBe('token_cap_episode');
+    expect(String((steps.at(-1)!.action as { report: string }).report)).toMatch(
+      /Stopped before the episode's token cap \(20000\)/,
+    );
+    expect(result.outcome).not.toBe('resolved');
+  });
+
   it('an experiment-wide ledger stops a second episode before the shared cap', async () => {
     const ledger = new CostLedger(0.15);
     const prices = { input_per_mtok: 10, output_per_mtok: 30 };
@@ -303,6 +320,24 @@ describe('LLM policy from the CLI and in experiments', () => {
             0,
           ),
         );
+        // Each episode row totals its policy's spending: the steps' tokens, summed per episode.
+        const totals = db
+          .prepare(
+            `SELECT e.input_tokens AS episode, (SELECT SUM(s.input_tokens) FROM steps s WHERE s.episode_id = e.id) AS steps
+             FROM episodes e`,
+          )
+          .all() as { episode: number; steps: number }[];
+        expect(totals.every((t) => t.episode > 0 && t.episode === t.steps)).toBe(true);
+        // The manifest names the model called and the dependency versions installed, not package.json's ranges.
+        const manifest = JSON.parse(
+          (db.prepare('SELECT manifest_json FROM experiments').get() as { manifest_json: string })
+            .manifest_json,
+        ) as { model_ids: string[]; dependencies: Record<string, string> };
+        expect(manifest.model_ids).toEqual(['x']);
+        expect(manifest.dependencies['apache-arrow']).toMatch(/^\d+\.\d+\.\d+$/);
+        // One logged update per episode, in order.
+        const updates = db.prepare('SELECT seq, reward FROM bandit_updates ORDER BY seq').all();
+        expect(updates.map((u) => (u as { seq: number }).seq)).toEqual([1, 2, 3, 4]);
       } finally {
         db.close();
       }
@@ -311,7 +346,7 @@ describe('LLM policy from the CLI and in experiments', () => {
       const rw = new Database(path.join(dir, 'runs.sqlite'));
       try {
         const victim = (rw.prepare('SELECT id FROM episodes LIMIT 1').get() as { id: string }).id;
-        for (const table of ['steps', 'reward_components', 'rewards']) {
+        for (const table of ['steps', 'reward_components', 'rewards', 'bandit_updates']) {
           rw.prepare(`DELETE FROM ${table} WHERE episode_id = ?`).run(victim);
         }
         rw.prepare('DELETE FROM episodes WHERE id = ?').run(victim);
