@@ -387,11 +387,15 @@ export function stableJson(value: unknown): string {
 }
 
 export function configIdentity(config: ExperimentConfig): string {
-  // Where traces are sent changes no result: a run resumes with another collector (or none).
-  const { telemetry: _telemetry, ...identity } = (userWritten.get(config) ?? config) as Record<
-    string,
-    unknown
-  >;
+  // How a run is carried out, not what it measures: a run resumes with more or fewer episodes at a time, other
+  // retries, another output path or another trace collector.
+  const {
+    telemetry: _telemetry,
+    concurrency: _concurrency,
+    retries: _retries,
+    output: _output,
+    ...identity
+  } = (userWritten.get(config) ?? config) as Record<string, unknown>;
   return stableJson(identity);
 }
 

@@ -49,6 +49,9 @@ export interface RunProgress {
   skipped: number;
   resolved: number;
   infra: number;
+  /** What this session's episodes spent (LLM policies; 0 offline). */
+  usd: number;
+  tokens: number;
 }
 
 export interface RunOptions {
@@ -68,6 +71,7 @@ export interface RunSummary extends RunProgress {
   experimentId: string;
   byPolicy: { policy: string; episodes: number; resolved: number; infra: number }[];
   statistics: RunStatistics;
+  report: { html: string; md: string };
 }
 
 export interface PlannedEpisode {
@@ -325,16 +329,19 @@ export async function manifest(datasetHash: string, models: string[] = []): Prom
 
 export async function runExperiment(config: ExperimentConfig, opts: RunOptions = {}): Promise<RunSummary> {
   const outDir = path.resolve(opts.outDir ?? config.output ?? path.join('runs', config.name));
-  await mkdir(outDir, { recursive: true });
   // A run killed earlier (kill -9) may have left sandboxes, mounts and processes: clear them before resuming.
   await sweepStaleSandboxes();
   const loaded = await loadDataset(config.dataset.name, {
     reposDir: config.dataset.repos_dir,
     testCmd: config.dataset.test_cmd,
+  }).catch((err: Error) => {
+    throw new ConfigError(`dataset.name: ${err.message}`);
   });
   const tasks = selectTasks(loaded.tasks, config.dataset);
-  if (tasks.length === 0)
-    throw new ConfigError(`dataset ${config.dataset.name}: no task left after loading and filtering`);
+  if (tasks.length === 0) {
+    const why = loaded.tasks.length === 0 ? 'no task loaded' : 'no task left after the filter and split';
+    throw new ConfigError(`dataset: ${config.dataset.name}: ${why}`);
+  }
 
   // A replay file that is missing or malformed is the config's fault: say so before any episode runs.
   const checkPolicies = await policyFactory(config, tasks).catch((err: Error) => {
@@ -365,6 +372,8 @@ export async function runExperiment(config: ExperimentConfig, opts: RunOptions =
   );
   const experimentId = `${config.name}-${configHash.slice(0, 12)}`;
   const variants = rewardVariants(config);
+  // Created only once the config checks out: a rejected config leaves no empty run dir behind.
+  await mkdir(outDir, { recursive: true });
   const releaseLock = await lockRunDir(outDir);
   const store = new RunStore(path.join(outDir, 'runs.sqlite'));
   let otlp: OtlpForwarder | undefined;
@@ -429,6 +438,8 @@ export async function runExperiment(config: ExperimentConfig, opts: RunOptions =
       skipped: plan.length - todo.length,
       resolved: 0,
       infra: 0,
+      usd: 0,
+      tokens: 0,
     };
 
     const { otlp_endpoint: endpoint, headers, timeout_sec: timeoutSec } = config.telemetry;
@@ -482,6 +493,8 @@ export async function runExperiment(config: ExperimentConfig, opts: RunOptions =
       progress.done++;
       if (record.episode.resolved) progress.resolved++;
       if (record.episode.failure_class === 'infra') progress.infra++;
+      progress.usd += record.episode.usd ?? 0;
+      progress.tokens += (record.episode.input_tokens ?? 0) + (record.episode.output_tokens ?? 0);
       opts.onEpisode?.(record.episode, { ...progress });
     });
 
@@ -492,8 +505,9 @@ export async function runExperiment(config: ExperimentConfig, opts: RunOptions =
       )
       .all(experimentId) as RunSummary['byPolicy'];
     await exportArrow(outDir);
-    await writeReport(outDir);
+    const report = await writeReport(outDir);
     return {
+      report,
       ...progress,
       interrupted: progress.done < progress.total,
       outDir,

@@ -28,7 +28,7 @@ import { ConfigError, loadConfig } from '../experiments/config.ts';
 import { runEpisode } from '../experiments/episode.ts';
 import { exportArrow } from '../experiments/export.ts';
 import { writeReport } from '../experiments/report.ts';
-import { runExperiment } from '../experiments/runner.ts';
+import { runExperiment, type RunProgress } from '../experiments/runner.ts';
 import { formatStatistics } from '../experiments/summary.ts';
 import { compareVariants, formatComparison, readVariantsFile, rescoreRun } from '../experiments/rescore.ts';
 import { llmRewriter } from '../datasets/synth/rewrite.ts';
@@ -308,6 +308,12 @@ async function validateCommand(
   return failed > 0 || loaded.errors.length > 0 ? 1 : 0;
 }
 
+/** Spending so far, for the progress line: none offline. */
+const costSoFar = (p: RunProgress) =>
+  p.usd > 0 || p.tokens > 0
+    ? `$${p.usd.toFixed(4)}, ${p.tokens.toLocaleString('en-US')} tokens`
+    : '$0 (no LLM)';
+
 async function experimentRunCommand(argv: {
   config: string;
   out?: string;
@@ -320,7 +326,7 @@ async function experimentRunCommand(argv: {
     !argv.json && !argv.quiet && process.stderr.isTTY
       ? new SingleBar(
           {
-            format: ' {bar} {value}/{total} episodes | ETA {eta_formatted} | resolved {rate}',
+            format: ' {bar} {value}/{total} episodes | ETA {eta_formatted} | resolved {rate} | cost {cost}',
             hideCursor: true,
           },
           Presets.shades_classic,
@@ -338,14 +344,14 @@ async function experimentRunCommand(argv: {
   const summary = await runExperiment(config, {
     outDir: argv.out,
     signal: stop.signal,
-    onStart: (p) => bar?.start(p.total, 0, { rate: '-' }),
+    onStart: (p) => bar?.start(p.total, 0, { rate: '-', cost: costSoFar(p) }),
     onEpisode: (episode, p) => {
-      const rate = `${p.resolved}/${p.done}`;
+      const rate = `${p.resolved}/${p.done} (${((100 * p.resolved) / p.done).toFixed(0)}%)`;
       if (argv.json) console.log(JSON.stringify({ type: 'episode', ...episode, patch: undefined }));
-      else if (bar) bar.update(p.done, { rate });
+      else if (bar) bar.update(p.done, { rate, cost: costSoFar(p) });
       else if (!argv.quiet) {
         console.log(
-          `[${p.done}/${p.total}] ${episode.policy.padEnd(7)} ${episode.task_id}  ${episode.outcome}  (${rate} resolved)`,
+          `[${p.done}/${p.total}] ${episode.policy.padEnd(7)} ${episode.task_id}  ${episode.outcome}  (${rate} resolved, cost ${costSoFar(p)})`,
         );
       }
     },
@@ -357,11 +363,8 @@ async function experimentRunCommand(argv: {
     );
     for (const line of formatStatistics(summary.statistics)) console.log(line);
   }
-  if (summary.done + summary.skipped > 0) {
-    const report = await writeReport(summary.outDir);
-    if (argv.json) console.log(JSON.stringify({ type: 'report', html: report.html, md: report.md }));
-    else console.log(`report: ${report.html}`);
-  }
+  if (argv.json) console.log(JSON.stringify({ type: 'report', ...summary.report }));
+  else console.log(`report: ${summary.report.html}`);
   if (summary.interrupted) {
     console.error(
       `interrupted after ${summary.done}/${summary.total} episodes; run the same command again to resume`,

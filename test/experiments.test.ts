@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -284,6 +285,39 @@ it('retries infra failures, labels them, and re-runs them on resume', async () =
   } finally {
     await removeDir(fixture.repoDir);
   }
+});
+
+it('a run resumes under another concurrency, retries or telemetry: they change how it runs, not what it measures', async () => {
+  const out = path.join(dir, 'resume-concurrency');
+  const body = 'dataset: {name: "builtin:mini", filter: {limit: 2}}\npolicies: [{name: nop}]\n';
+  const first = await runExperiment(parseConfig(`name: rc\n${body}concurrency: 1\n`), { outDir: out });
+  expect(first.done).toBe(2);
+  const again = await runExperiment(parseConfig(`name: rc\n${body}concurrency: 2\nretries: 0\n`), {
+    outDir: out,
+  });
+  expect([again.done, again.skipped, again.experimentId]).toEqual([0, 2, first.experimentId]);
+  // What it measures is part of the identity: another step budget is another run.
+  await expect(
+    runExperiment(parseConfig(`name: rc\n${body}budgets: {max_steps: 3}\n`), { outDir: out }),
+  ).rejects.toThrow(/another config/);
+});
+
+it('a config naming an unknown dataset or filtering out every task is refused by field, leaving no run dir', async () => {
+  const out = path.join(dir, 'refused');
+  await expect(
+    runExperiment(parseConfig('name: bad\ndataset: {name: "builtin:nosuch"}\npolicies: [{name: nop}]'), {
+      outDir: out,
+    }),
+  ).rejects.toThrow(/^dataset\.name: unknown built-in dataset "nosuch"/);
+  await expect(
+    runExperiment(
+      parseConfig(
+        'name: bad\ndataset: {name: "builtin:mini", filter: {instance_ids: [zzz]}}\npolicies: [{name: nop}]',
+      ),
+      { outDir: out },
+    ),
+  ).rejects.toThrow(/^dataset: builtin:mini: no task left after the filter and split/);
+  expect(existsSync(out)).toBe(false);
 });
 
 it('a config name of only dots is refused (the default output dir would leave runs/)', () => {

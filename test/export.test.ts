@@ -120,6 +120,28 @@ describe('Arrow export', () => {
   });
 });
 
+it('docs/store.md documents every table and column of the store, and its schema version', async () => {
+  const doc = await readFile(path.join(ROOT, 'docs', 'store.md'), 'utf8');
+  const db = new Database(path.join(out, 'runs.sqlite'), { readonly: true });
+  try {
+    const tables = db.prepare(`SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name`).all() as {
+      name: string;
+    }[];
+    for (const { name } of tables) {
+      const row = doc.split('\n').find((line) => line.startsWith(`| \`${name}\``));
+      expect(row, `docs/store.md has no row for table ${name}`).toBeDefined();
+      const columns = db.prepare(`PRAGMA table_info(${name})`).all() as { name: string }[];
+      for (const c of columns) expect(row, `${name}.${c.name}`).toContain(`\`${c.name}\``);
+    }
+    const version = (
+      db.prepare(`SELECT value FROM meta WHERE key = 'schema_version'`).get() as { value: string }
+    ).value;
+    expect(doc).toContain(`\`meta.schema_version\` = ${version}`);
+  } finally {
+    db.close();
+  }
+});
+
 describe('an empty run', () => {
   it('exports files that pyarrow reads: every dictionary present with no rows', async () => {
     const runDir = await mkdtemp(path.join(os.tmpdir(), 'repogym-export-empty-'));
