@@ -1,8 +1,8 @@
-// Local sandbox: a copy-on-write layer (overlayfs) over a pristine checkout, or a git worktree where the
-// process may not mount. Commands run under bubblewrap where it works (isolation.ts), else as plain
-// processes of this machine; either way every *file action* is confined to the tree, and cgroups (or a
-// watchdog) limit memory and processes.
-import { execFile } from 'node:child_process';
+// Local sandbox: a copy-on-write layer (overlayfs) over a pristine checkout, mounted directly as root or by a
+// keeper process in its own user and mount namespace otherwise, or a git worktree where neither can mount.
+// Commands run under bubblewrap where it works (isolation.ts), else as plain processes of this machine; either
+// way every *file action* is confined to the tree, and cgroups (or a watchdog) limit memory and processes.
+import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import {
@@ -11,16 +11,19 @@ import {
   mkdtemp,
   readdir,
   readFile,
+  readlink,
   realpath,
   rename,
   rm,
   stat,
   writeFile,
 } from 'node:fs/promises';
+import type { Socket } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { finished } from 'node:stream/promises';
 import { promisify } from 'node:util';
-import { FIXED_IDENTITY, git, gitSequence } from '../git.ts';
+import { FIXED_IDENTITY, git, GitError, gitSequence } from '../git.ts';
 import { createContainment, processAlive, sweepStaleCgroups } from './containment.ts';
 import { DEFAULT_MAX_OUTPUT_BYTES, runCommand, scrubbedEnv } from './exec.ts';
 import { bwrapPrefix, resolveIsolation, type IsolationMode } from './isolation.ts';
@@ -39,7 +42,11 @@ export interface LocalSandboxOptions {
   repo: string;
   commit: string;
   cacheDir?: string;
-  layer?: 'auto' | 'overlay' | 'worktree';
+  /**
+   * `auto`: overlay where it can be mounted (as root directly, otherwise in a user namespace), else worktree.
+   * `overlay-userns`: the user-namespace overlay even as root (tests use it); it and `overlay` fail if unavailable.
+   */
+  layer?: 'auto' | 'overlay' | 'overlay-userns' | 'worktree';
   /** `auto`: bwrap where it works, else `none` (with a warning). */
   isolation?: IsolationMode;
   /** Memory of all the sandbox's processes together (default 4096 MiB). */
@@ -109,25 +116,67 @@ async function lstatOrNull(p: string) {
   return lstat(p).catch(() => null);
 }
 
-/** Resolves `relPath` under `root`, rejecting anything that leaves it, through `..` or through symlinks. */
-export async function resolveInside(root: string, relPath: string): Promise<string> {
+/**
+ * realpath(3) of the absolute `p` in the mount namespace reached through `via` (`/proc/<pid>/root`). The real
+ * realpath reads that magic link as `/` and so resolves in this process's namespace instead.
+ */
+async function realpathVia(via: string, p: string): Promise<string> {
+  const pending = p.split('/').filter(Boolean);
+  let resolved = '/';
+  let links = 0;
+  while (pending.length > 0) {
+    const part = pending.shift()!;
+    if (part === '.') continue;
+    if (part === '..') {
+      resolved = path.dirname(resolved);
+      continue;
+    }
+    const next = path.join(resolved, part);
+    if (!(await lstat(via + next)).isSymbolicLink()) {
+      resolved = next;
+      continue;
+    }
+    if (++links > 40) throw Object.assign(new Error(`too many symlinks: ${p}`), { code: 'ELOOP' });
+    const target = await readlink(via + next);
+    pending.unshift(...target.split('/').filter(Boolean));
+    if (path.isAbsolute(target)) resolved = '/';
+  }
+  return resolved;
+}
+
+/**
+ * Resolves `relPath` under `root`, rejecting anything that leaves it, through `..` or through symlinks. With
+ * `via`, `root` is a path in another mount namespace reached through `via`; the result is then `via` + the
+ * resolved path, with no symlink left in it for the kernel to follow from this process's root.
+ */
+export async function resolveInside(root: string, relPath: string, via = ''): Promise<string> {
   if (typeof relPath !== 'string' || relPath.length === 0)
     throw new SandboxPathError(String(relPath), 'is empty');
   if (relPath.includes('\0')) throw new SandboxPathError(relPath, 'contains a NUL byte');
   const abs = path.resolve(root, relPath);
   if (!isInside(root, abs)) throw new SandboxPathError(relPath, 'is outside the sandbox');
-  const realRoot = await realpath(root);
+  const resolve = (p: string) => (via ? realpathVia(via, p) : realpath(p));
+  const realRoot = await resolve(root);
   let probe = abs;
-  while (!(await lstatOrNull(probe))) probe = path.dirname(probe);
+  // Stops at the root: through `via` even `/` is gone once the keeper is.
+  while (probe !== root && !(await lstatOrNull(via + probe))) probe = path.dirname(probe);
   let real: string;
   try {
-    real = await realpath(probe);
+    real = await resolve(probe);
   } catch {
     throw new SandboxPathError(relPath, 'goes through a dangling symlink');
   }
   if (!isInside(realRoot, real))
     throw new SandboxPathError(relPath, 'leads outside the sandbox through a symlink');
-  return abs;
+  return via ? via + path.join(real, path.relative(probe, abs)) : abs;
+}
+
+/** Removes a directory tree; as non-root, first makes its mode-000 directories (overlayfs's work dir) ours. */
+async function removeTree(dir: string): Promise<void> {
+  await rm(dir, { recursive: true, force: true }).catch(async () => {
+    await execFileAsync('chmod', ['-R', 'u+rwx', dir]).catch(() => undefined);
+    await rm(dir, { recursive: true, force: true });
+  });
 }
 
 async function mountedPaths(): Promise<Set<string>> {
@@ -154,7 +203,8 @@ export async function sweepStaleSandboxes(tmpRoot = os.tmpdir()): Promise<number
     if (Number.isInteger(owner) && owner > 0 && processAlive(owner)) continue;
     const tree = path.join(dir, 'repo');
     if (mounted.has(tree)) await unmount(tree);
-    await rm(dir, { recursive: true, force: true });
+    // A user-namespace overlay went with its keeper, which exits when its owner's end of the pipe closes.
+    await removeTree(dir);
     removed++;
   }
   return removed;
@@ -164,8 +214,8 @@ async function tryOverlay(lower: string, episodeDir: string, tree: string): Prom
   if (process.getuid?.() !== 0) return false;
   const upper = path.join(episodeDir, 'upper');
   const work = path.join(episodeDir, 'work');
-  await mkdir(upper);
-  await mkdir(work);
+  await mkdir(upper, { recursive: true });
+  await mkdir(work, { recursive: true });
   try {
     await execFileAsync('mount', [
       '-t',
@@ -181,8 +231,99 @@ async function tryOverlay(lower: string, episodeDir: string, tree: string): Prom
   }
 }
 
+/**
+ * Holds a user-namespace overlay: `unshare` maps our uid to root in a new user and mount namespace, where
+ * mounting overlayfs is allowed, and the shell then waits on its stdin. The namespace, and the mount, live as
+ * long as it (and any command inside) does: it ends when we kill it, or at EOF when this process dies.
+ */
+export interface Keeper {
+  readonly pid: number;
+  /** `/proc/<pid>/root`: where this process reaches the keeper's mount namespace. */
+  readonly via: string;
+  readonly alive: boolean;
+  /** Kills the keeper and waits for it. */
+  stop(): Promise<void>;
+}
+
+// userxattr: in a user namespace overlayfs may not set trusted.* xattrs, without which a directory deleted
+// from the lower layer and made again would show the lower one's files through it.
+const KEEPER_SCRIPT =
+  'mount -t overlay overlay -o "userxattr,lowerdir=$1,upperdir=$2,workdir=$3" "$4" || exit 1; echo ready; while read -r _; do :; done';
+
+let nsenterWorks: boolean | undefined;
+function nsenterAvailable(): boolean {
+  nsenterWorks ??= spawnSync('nsenter', ['--version'], { stdio: 'ignore' }).status === 0;
+  return nsenterWorks;
+}
+
+/** argv prefix that runs a command in the keeper's namespaces, in `hostCwd` (a path under `via`). */
+function enterKeeper(keeper: Keeper, hostCwd: string): string[] {
+  // --wd opens the directory before entering, so it is given as this process reaches it.
+  const args = [`--target=${keeper.pid}`, '--user', '--mount', '--preserve-credentials'];
+  return ['nsenter', ...args, `--wd=${hostCwd}`, '--'];
+}
+
+/** Starts a keeper with the overlay mounted at `tree`; throws with the reason when it cannot. */
+async function startKeeper(lower: string, episodeDir: string, tree: string): Promise<Keeper> {
+  if (!nsenterAvailable()) throw new Error('nsenter is not installed');
+  const upper = path.join(episodeDir, 'upper');
+  const work = path.join(episodeDir, 'work');
+  await mkdir(upper, { recursive: true });
+  await mkdir(work, { recursive: true });
+  // Its cwd is the episode dir, so a leak check that looks for processes there finds it.
+  const child: ChildProcess = spawn(
+    'unshare',
+    ['--user', '--map-root-user', '--mount', 'sh', '-c', KEEPER_SCRIPT, 'keeper', lower, upper, work, tree],
+    { cwd: episodeDir, env: { PATH: process.env.PATH ?? '/usr/bin:/bin' }, stdio: ['pipe', 'pipe', 'pipe'] },
+  );
+  let alive = true;
+  let output = '';
+  const exited = new Promise<void>((resolve) => {
+    child.once('error', (err) => {
+      output += err.message;
+      resolve();
+    });
+    child.once('exit', () => resolve());
+  }).then(() => {
+    alive = false;
+  });
+  child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  const ready = await Promise.race([
+    exited.then(() => false),
+    new Promise<boolean>((resolve) =>
+      child.stdout!.on('data', () => /^ready$/m.test(output) && resolve(true)),
+    ),
+  ]);
+  if (!ready) {
+    // mount's message may still be in the pipe when the exit is reported.
+    await Promise.all([child.stdout!, child.stderr!].map((s) => finished(s).catch(() => undefined)));
+    throw new Error(`the user-namespace overlay could not be mounted: ${output.trim().split('\n')[0]}`);
+  }
+  child.stdout!.destroy();
+  child.stderr!.destroy();
+  // A sandbox nobody disposed must not keep this process alive; at its exit the pipe closes and the keeper ends.
+  (child.stdin as Socket).unref();
+  child.unref();
+  const pid = child.pid!;
+  return {
+    pid,
+    via: `/proc/${pid}/root`,
+    get alive() {
+      return alive;
+    },
+    async stop() {
+      // Referenced again: an unreferenced child's exit would not keep this process waiting for it.
+      child.ref();
+      if (alive) child.kill('SIGKILL');
+      await exited;
+    },
+  };
+}
+
 /** Where a local sandbox's tree lives; a command runner mounts these. */
 export interface TreeLayout {
+  /** The tree as commands see it (in the keeper's mount namespace, if there is one). */
   root: string;
   home: string;
   tmp: string;
@@ -193,6 +334,8 @@ export interface TreeLayout {
   readOnly: string[];
   /** The worktree's own git dir in the pristine checkout (worktree layer). */
   worktreeGitDir?: string;
+  /** The user-namespace overlay's keeper: commands must run in its namespaces, where `root` is mounted. */
+  keeper?: Keeper;
 }
 
 /** Runs the commands of a sandbox whose tree, files and diff stay on this machine. */
@@ -215,19 +358,27 @@ async function processRunner(opts: LocalSandboxOptions, tree: TreeLayout): Promi
   });
   const bwrap = isolation === 'bwrap';
   const mounts = { writable: [...tree.writable, tree.tmp], readOnly: tree.readOnly };
+  const { keeper } = tree;
   return {
     isolation,
     exec(command, execOpts) {
       const env = { ...scrubbedEnv(tree.home, tree.tmp, execOpts.env), ...containment.env };
+      // nsenter inside GNU time and the cgroups (entered on the host), before bwrap: bwrap can only bind
+      // what its own mount namespace sees, and that must be the keeper's.
+      const hostCwd = keeper ? keeper.via + execOpts.cwd : execOpts.cwd;
+      const isolate = [
+        ...(keeper ? enterKeeper(keeper, hostCwd) : []),
+        ...(bwrap ? bwrapPrefix({ ...mounts, cwd: execOpts.cwd, env }) : []),
+      ];
       return runCommand(command, {
-        cwd: execOpts.cwd,
+        cwd: hostCwd,
         env,
         timeoutSec: execOpts.timeoutSec ?? opts.defaultTimeoutSec ?? 30,
         maxOutputBytes: execOpts.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES,
         telemetryFile: path.join(tree.episodeDir, `time-${randomBytes(4).toString('hex')}`),
         stdin: execOpts.stdin,
         enter: containment.enter,
-        isolate: bwrap ? bwrapPrefix({ ...mounts, cwd: execOpts.cwd, env }) : undefined,
+        isolate,
         killAll: () => containment.killAll(),
         watchMemory: () => containment.watchMemory(),
         memoryMb: containment.memoryMb,
@@ -237,9 +388,14 @@ async function processRunner(opts: LocalSandboxOptions, tree: TreeLayout): Promi
   };
 }
 
+/**
+ * `makeRunner` defaults to running commands as processes of this machine. Only that runner can enter a keeper's
+ * namespaces, so a custom one (Docker's, which bind-mounts the tree by its host path) never gets the
+ * user-namespace overlay.
+ */
 export async function createLocalSandbox(
   opts: LocalSandboxOptions,
-  makeRunner: (tree: TreeLayout) => Promise<CommandRunner> = (tree) => processRunner(opts, tree),
+  makeRunner?: (tree: TreeLayout) => Promise<CommandRunner>,
 ): Promise<Sandbox> {
   if (!sweptStale) {
     sweptStale = true;
@@ -251,15 +407,25 @@ export async function createLocalSandbox(
   const home = path.join(episodeDir, 'home');
   const tmp = path.join(episodeDir, 'tmp');
   const tree: TreeLayout = { root, home, tmp, episodeDir, writable: [root, home], readOnly: [] };
+  const requested = opts.layer ?? 'auto';
   let layer: 'overlay' | 'worktree' = 'worktree';
   let runner: CommandRunner | undefined;
   try {
     await Promise.all([mkdir(root), mkdir(home), mkdir(tmp), mkdir(path.join(episodeDir, 'objects'))]);
-    if (opts.layer !== 'worktree' && (await tryOverlay(pristine.dir, episodeDir, root))) {
+    const direct =
+      (requested === 'auto' || requested === 'overlay') && (await tryOverlay(pristine.dir, episodeDir, root));
+    let keeperError = 'a custom command runner cannot enter its namespace';
+    if (!direct && requested !== 'worktree' && !makeRunner) {
+      tree.keeper = await startKeeper(pristine.dir, episodeDir, root).catch((err: Error) => {
+        keeperError = err.message;
+        return undefined;
+      });
+    }
+    if (direct || tree.keeper) {
       layer = 'overlay';
-    } else if (opts.layer === 'overlay') {
+    } else if (requested === 'overlay' || requested === 'overlay-userns') {
       throw new Error(
-        'overlay mount failed (needs root or a user namespace) and layer "overlay" was required',
+        `overlay mount failed (needs root, or a user namespace: ${keeperError}) and layer "${requested}" was required`,
       );
     } else {
       await rm(root, { recursive: true });
@@ -271,19 +437,64 @@ export async function createLocalSandbox(
       tree.writable.push(tree.worktreeGitDir);
       tree.readOnly.push(path.join(pristine.dir, '.git'));
     }
-    runner = await makeRunner(tree);
+    runner = await (makeRunner ?? ((t: TreeLayout) => processRunner(opts, t)))(tree);
   } catch (err) {
-    if (layer === 'overlay') await unmount(root);
-    await rm(episodeDir, { recursive: true, force: true });
+    if (tree.keeper) await tree.keeper.stop();
+    else if (layer === 'overlay') await unmount(root);
+    await removeTree(episodeDir);
     throw err;
   }
   return new LocalSandbox(tree, layer, pristine, runner);
+}
+
+/**
+ * Runs git `commands` in the keeper's namespaces, as `gitSequence` would on the host: git resolves its work tree
+ * with realpath, which reads `/proc/<pid>/root` as `/` and would land on the empty mount point here. User and
+ * system config are off as in env/git.ts, and so are the two files git reads even then; git.ts's other settings
+ * only restate, for these commands, git's defaults and what our own `git init` wrote to the pristine config.
+ */
+async function gitInKeeper(
+  keeper: Keeper,
+  commands: string[][],
+  cwd: string,
+  env: Record<string, string>,
+): Promise<string> {
+  const quote = (arg: string) => `'${arg.replaceAll("'", `'\\''`)}'`;
+  const neutral = ['-c', 'core.excludesFile=/dev/null', '-c', 'core.attributesFile=/dev/null'];
+  const script = commands
+    .map(
+      (args, i) =>
+        `git ${[...neutral, ...args].map(quote).join(' ')}${i < commands.length - 1 ? ' >/dev/null' : ''}`,
+    )
+    .join(' && ');
+  const [file, ...args] = [...enterKeeper(keeper, keeper.via + cwd), 'sh', '-c', script];
+  try {
+    const { stdout } = await execFileAsync(file!, args, {
+      env: {
+        PATH: process.env.PATH ?? '/usr/bin:/bin',
+        GIT_CONFIG_GLOBAL: '/dev/null',
+        GIT_CONFIG_NOSYSTEM: '1',
+        GIT_TERMINAL_PROMPT: '0',
+        ...env,
+      },
+      maxBuffer: 256 * 1024 * 1024,
+      encoding: 'utf8',
+    });
+    return stdout;
+  } catch (err) {
+    // A GitError, as from gitSequence: the env reports a diff git could not take as the agent's doing.
+    const { stderr, code, message } = err as { stderr?: string; code?: unknown; message: string };
+    const shown = commands.flatMap((command, i) => (i ? ['&& git', ...command] : command));
+    throw new GitError(shown, stderr || message, typeof code === 'number' ? code : null);
+  }
 }
 
 class LocalSandbox implements Sandbox {
   private disposed = false;
   readonly root: string;
   readonly isolation: string;
+  /** Prefix of the paths this process opens: '' or the keeper's `/proc/<pid>/root`. */
+  private readonly via: string;
 
   constructor(
     private readonly tree: TreeLayout,
@@ -293,24 +504,51 @@ class LocalSandbox implements Sandbox {
   ) {
     this.root = tree.root;
     this.isolation = runner.isolation;
+    this.via = tree.keeper?.via ?? '';
   }
 
   private assertLive(): void {
     if (this.disposed) throw new Error('sandbox was disposed');
+    // Its pid may be reused once it is gone: /proc/<pid>/root would then be another process's root.
+    if (this.tree.keeper && !this.tree.keeper.alive)
+      throw new Error("the sandbox's overlay is gone: its keeper process ended");
   }
 
   async exec(command: string | string[], opts: ExecOptions = {}): Promise<ExecResult> {
     this.assertLive();
-    const cwd = opts.cwd ? await this.resolve(opts.cwd) : this.root;
+    const cwd = opts.cwd ? (await this.resolve(opts.cwd)).slice(this.via.length) : this.root;
     return this.runner.exec(command, { ...opts, cwd });
   }
 
+  /** A path this process can open: under the keeper's `/proc/<pid>/root` for the user-namespace overlay. */
   resolve(relPath: string): Promise<string> {
     this.assertLive();
-    return resolveInside(this.root, relPath);
+    return resolveInside(this.root, relPath, this.via);
   }
 
-  async readFile(relPath: string): Promise<string> {
+  /** fs errors name the path as commands see it, not through the keeper's `/proc/<pid>/root`. */
+  private async fsAction<T>(action: () => Promise<T>): Promise<T> {
+    try {
+      return await action();
+    } catch (err) {
+      const fsError = err as NodeJS.ErrnoException;
+      if (this.via && fsError.path?.startsWith(this.via)) {
+        fsError.path = fsError.path.slice(this.via.length);
+        fsError.message = fsError.message.replaceAll(this.via, '');
+      }
+      throw err;
+    }
+  }
+
+  readFile(relPath: string): Promise<string> {
+    return this.fsAction(() => this.readTreeFile(relPath));
+  }
+
+  writeFile(relPath: string, content: string): Promise<void> {
+    return this.fsAction(() => this.writeTreeFile(relPath, content));
+  }
+
+  private async readTreeFile(relPath: string): Promise<string> {
     const abs = await this.resolve(relPath);
     const info = await stat(abs);
     if (info.isDirectory()) throw Object.assign(new Error(`${relPath} is a directory`), { code: 'EISDIR' });
@@ -324,7 +562,7 @@ class LocalSandbox implements Sandbox {
     return readFile(abs, 'utf8');
   }
 
-  async writeFile(relPath: string, content: string): Promise<void> {
+  private async writeTreeFile(relPath: string, content: string): Promise<void> {
     const abs = await this.resolve(relPath);
     const existing = await stat(abs).catch(() => null);
     // Writing to a FIFO blocks; to a device node, writes outside the tree.
@@ -348,21 +586,23 @@ class LocalSandbox implements Sandbox {
       GIT_OBJECT_DIRECTORY: path.join(this.tree.episodeDir, 'objects'),
       GIT_ALTERNATE_OBJECT_DIRECTORIES: path.join(gitDir, 'objects'),
     };
-    return gitSequence(
-      [
-        ['read-tree', this.pristine.head],
-        ['add', '-A'],
-        ['diff', '--cached', '--binary', this.pristine.head],
-      ],
-      { cwd: this.root, env },
-    );
+    const commands = [
+      ['read-tree', this.pristine.head],
+      ['add', '-A'],
+      ['diff', '--cached', '--binary', this.pristine.head],
+    ];
+    if (this.tree.keeper) return gitInKeeper(this.tree.keeper, commands, this.root, env);
+    return gitSequence(commands, { cwd: this.root, env });
   }
 
   async dispose(): Promise<void> {
     if (this.disposed) return;
     this.disposed = true;
     await this.runner.dispose();
-    if (this.layer === 'overlay') {
+    if (this.tree.keeper) {
+      // The mount goes with the keeper's namespace, now that no command is left in it.
+      await this.tree.keeper.stop();
+    } else if (this.layer === 'overlay') {
       await unmount(this.root);
     } else {
       // Twice forced: the agent may have locked the worktree (a `locked` file in its git dir), which
@@ -372,7 +612,7 @@ class LocalSandbox implements Sandbox {
       );
       if (this.tree.worktreeGitDir) await rm(this.tree.worktreeGitDir, { recursive: true, force: true });
     }
-    await rm(this.tree.episodeDir, { recursive: true, force: true });
+    await removeTree(this.tree.episodeDir);
     if (this.layer === 'worktree')
       await git(['worktree', 'prune'], { cwd: this.pristine.dir }).catch(() => {});
   }

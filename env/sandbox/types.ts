@@ -31,7 +31,11 @@ export interface ExecResult {
 }
 
 export interface Sandbox {
-  /** Absolute host path of the working tree (the repository root). */
+  /**
+   * Absolute path of the working tree (the repository root) as its commands see it. This process opens it
+   * there too, except under the user-namespace overlay, whose mount only its keeper's namespace sees: open what
+   * `resolve()` returns.
+   */
   readonly root: string;
   /** How the working tree was made ('overlay' | 'worktree' | 'container'), for telemetry and docs. */
   readonly layer: string;
@@ -41,7 +45,10 @@ export interface Sandbox {
   exec(command: string | string[], opts?: ExecOptions): Promise<ExecResult>;
   readFile(relPath: string): Promise<string>;
   writeFile(relPath: string, content: string): Promise<void>;
-  /** Resolves a path inside the sandbox or throws SandboxPathError (also for symlinks leading outside). */
+  /**
+   * Resolves a path inside the sandbox to an absolute path this process can open, or throws SandboxPathError
+   * (also for symlinks leading outside).
+   */
   resolve(relPath: string): Promise<string>;
   /** Unified diff (binary-safe) of the working tree against the base commit, new files included. */
   diff(): Promise<string>;
