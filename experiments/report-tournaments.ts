@@ -5,8 +5,9 @@
 import type Database from 'better-sqlite3';
 import { diffStat } from '../env/diff.ts';
 import type { EpisodeSignals } from '../rewards/types.ts';
-import { isBuiltinVariant, resolveVariant, score, type Variant } from '../rewards/variants.ts';
+import { score, type Variant } from '../rewards/variants.ts';
 import { measured, rankCandidates } from './compare.ts';
+import { primaryOf } from './rescore.ts';
 
 export interface TournamentCard {
   strategy: string;
@@ -47,17 +48,6 @@ interface Row {
   signals_json: string | null;
   patch: string | null;
   policy_info_json: string | null;
-}
-
-/** The run's primary variant: built in, defined inline, or named among the run's variant definitions. */
-function primaryOf(configJson: string): Variant {
-  const reward = (JSON.parse(configJson) as { reward?: { primary?: unknown; variants?: unknown[] } }).reward;
-  const primary = reward?.primary ?? 'swebench';
-  if (typeof primary === 'string' && !isBuiltinVariant(primary)) {
-    const defined = (reward?.variants ?? []).find((v) => (v as { name?: unknown } | null)?.name === primary);
-    if (defined) return resolveVariant(defined);
-  }
-  return resolveVariant(primary);
 }
 
 export function tournamentGroups(db: Database.Database, experimentId: string): TournamentGroup[] {

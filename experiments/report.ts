@@ -5,7 +5,8 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import * as vega from 'vega';
 import { compile, type TopLevelSpec } from 'vega-lite';
-import { bootstrapMean, Z95 } from './stats.ts';
+import { primaryOf } from './rescore.ts';
+import { bootstrapMean, pairedPermutation, Z95 } from './stats.ts';
 import { runStatistics, type RunStatistics } from './summary.ts';
 import type { StoredStep } from './store.ts';
 import { tournamentGroups, winnerRows, type TournamentGroup } from './report-tournaments.ts';
@@ -55,7 +56,14 @@ function movingMean(values: number[], window: number): { mean: number; low: numb
 /** Episodes each point of the learning curve averages over. */
 const CURVE_WINDOW = 20;
 
-async function charts(episodes: EpisodeRow[]): Promise<{ title: string; svg: string }[]> {
+const NO_ARM = '(no arm)';
+/** Episode numbers are whole: no tick at 0.4. */
+const EPISODE_AXIS = { tickMinStep: 1, format: 'd' };
+
+async function charts(
+  episodes: EpisodeRow[],
+  costs: Map<string, Cost | null>,
+): Promise<{ title: string; svg: string }[]> {
   const graded = episodes.filter((e) => e.failure_class !== 'infra');
   const curve = [...new Set(graded.map((e) => e.policy))].flatMap((policy) => {
     const mine = graded.filter((e) => e.policy === policy);
@@ -101,18 +109,22 @@ async function charts(episodes: EpisodeRow[]): Promise<{ title: string; svg: str
       ],
     } as TopLevelSpec),
   });
-  const chooser = graded.map((e, i) => ({ episode: i + 1, choice: e.arm ?? e.policy }));
+  const chooser = [...new Set(graded.map((e) => e.policy))].flatMap((policy) =>
+    graded
+      .filter((e) => e.policy === policy)
+      .map((e, i) => ({ policy, episode: i + 1, arm: e.arm ?? NO_ARM })),
+  );
   result.push({
-    title: 'Arm (or policy, when no bandit chose) over time',
+    title: `Arm choice over time: one row per policy, one tick per episode in the order its episodes finished, coloured by the arm its bandit chose; a policy without a bandit shows as ${NO_ARM}`,
     svg: await svg({
       data: { values: chooser },
       width: 640,
-      height: 120,
-      mark: 'tick',
+      height: { step: 28 },
+      mark: { type: 'tick', thickness: 2 },
       encoding: {
-        x: { field: 'episode', type: 'quantitative' },
-        y: { field: 'choice', type: 'nominal' },
-        color: { field: 'choice', type: 'nominal', legend: null },
+        x: { field: 'episode', type: 'quantitative', title: "policy's episode", axis: EPISODE_AXIS },
+        y: { field: 'policy', type: 'nominal' },
+        color: { field: 'arm', type: 'nominal' },
       },
     } as TopLevelSpec),
   });
@@ -143,14 +155,113 @@ async function charts(episodes: EpisodeRow[]): Promise<{ title: string; svg: str
       encoding: { x: { field: 'seconds', type: 'quantitative' }, y: { field: 'policy', type: 'nominal' } },
     } as TopLevelSpec),
   });
+  // Policies that logged no usage are left out: a flat line at $0 would read as measured.
+  const spending = [...new Set(episodes.map((e) => e.policy))].flatMap((policy) => {
+    const mine = episodes.filter((e) => e.policy === policy);
+    if (!mine.some((e) => costs.get(e.id))) return [];
+    let usd = 0;
+    return mine.map((e, i) => ({ policy, episode: i + 1, usd: (usd += costs.get(e.id)?.usd ?? 0) }));
+  });
+  if (spending.length > 0) {
+    result.push({
+      title:
+        'Cumulative USD per policy over its episodes in the order they finished (infra failures included); policies that logged no LLM usage are not drawn',
+      svg: await svg({
+        data: { values: spending },
+        width: 640,
+        height: 240,
+        mark: { type: 'line', point: true },
+        encoding: {
+          x: { field: 'episode', type: 'quantitative', title: "policy's episode", axis: EPISODE_AXIS },
+          y: { field: 'usd', type: 'quantitative', title: 'cumulative USD' },
+          color: { field: 'policy', type: 'nominal' },
+        },
+      } as TopLevelSpec),
+    });
+  }
   return result;
 }
 
-function summaryRows(stats: RunStatistics, episodes: EpisodeRow[]): string[][] {
+interface Cost {
+  usd: number;
+  inputTokens: number;
+  outputTokens: number;
+}
+
+/**
+ * An episode's LLM usage summed over its steps; null when no step logged any. A policy without a model may log
+ * zero usage on every step (a bandit over template repair does today): those zeros are not a measurement.
+ */
+function episodeCost(steps: StoredStep[]): Cost | null {
+  const cost = { usd: 0, inputTokens: 0, outputTokens: 0 };
+  for (const s of steps) {
+    cost.usd += s.usd ?? 0;
+    cost.inputTokens += s.input_tokens ?? 0;
+    cost.outputTokens += s.output_tokens ?? 0;
+  }
+  return cost.usd > 0 || cost.inputTokens > 0 || cost.outputTokens > 0 ? cost : null;
+}
+
+const usdText = (x: number) => `$${x.toFixed(4)}`;
+const count = (x: number) => Math.round(x).toLocaleString('en-US');
+
+/** Per policy: every episode (infra failures spent too), the ones that logged usage, and their costs. */
+function policyCosts(episodes: EpisodeRow[], costs: Map<string, Cost | null>) {
+  return [...new Set(episodes.map((e) => e.policy))].sort().map((policy) => {
+    const mine = episodes.filter((e) => e.policy === policy);
+    const logged = mine.flatMap((e) => costs.get(e.id) ?? []);
+    const sum = (f: (c: Cost) => number) => logged.reduce((total, c) => total + f(c), 0);
+    return {
+      policy,
+      episodes: mine.length,
+      logged: logged.length,
+      usd: logged.length ? { total: sum((c) => c.usd), mean: bootstrapMean(logged.map((c) => c.usd)) } : null,
+      inputTokens: sum((c) => c.inputTokens),
+      outputTokens: sum((c) => c.outputTokens),
+      wallMs: mine.reduce((total, e) => total + e.wall_ms, 0),
+    };
+  });
+}
+
+const COST_HEADER = [
+  'policy',
+  'episodes',
+  'with LLM usage',
+  'USD total',
+  'USD per episode (bootstrap CI)',
+  'input tokens total / per episode',
+  'output tokens total / per episode',
+  'wall s total / per episode',
+];
+
+function costRows(costs: ReturnType<typeof policyCosts>): string[][] {
+  return costs.map((c) => {
+    const perEpisode = (total: number) => `${count(total)} / ${count(total / c.logged)}`;
+    const wall = `${(c.wallMs / 1000).toFixed(1)} / ${(c.wallMs / 1000 / Math.max(1, c.episodes)).toFixed(1)}`;
+    if (!c.usd) return [c.policy, String(c.episodes), '0', 'no LLM cost recorded', '–', '–', '–', wall];
+    const m = c.usd.mean;
+    return [
+      c.policy,
+      String(c.episodes),
+      String(c.logged),
+      usdText(c.usd.total),
+      `${usdText(m.estimate)} (${usdText(m.low)}–${usdText(m.high)})`,
+      perEpisode(c.inputTokens),
+      perEpisode(c.outputTokens),
+      wall,
+    ];
+  });
+}
+
+function summaryRows(
+  stats: RunStatistics,
+  episodes: EpisodeRow[],
+  costs: ReturnType<typeof policyCosts>,
+): string[][] {
   return stats.policies.map((p) => {
     const mine = episodes.filter((e) => e.policy === p.policy && e.failure_class !== 'infra');
     const reward = bootstrapMean(mine.map((e) => e.reward));
-    const seconds = mine.reduce((sum, e) => sum + e.wall_ms, 0) / 1000;
+    const cost = costs.find((c) => c.policy === p.policy)!;
     // A policy whose every episode failed for infra has no rate to show, only its infra count.
     const graded = mine.length > 0;
     return [
@@ -163,7 +274,8 @@ function summaryRows(stats: RunStatistics, episodes: EpisodeRow[]): string[][] {
         ? `${reward.estimate.toFixed(3)} (95% CI ${reward.low.toFixed(3)}–${reward.high.toFixed(3)})`
         : '–',
       String(p.infra),
-      seconds.toFixed(1),
+      (cost.wallMs / 1000).toFixed(1),
+      cost.usd ? usdText(cost.usd.total) : '–',
     ];
   });
 }
@@ -175,6 +287,7 @@ const SUMMARY_HEADER = [
   'mean reward (bootstrap CI)',
   'infra',
   'total s',
+  'total USD',
 ];
 const COMPARISON_HEADER = [
   'A',
@@ -204,14 +317,25 @@ function comparisonRows(stats: RunStatistics): string[][] {
   ]);
 }
 
-/** Per policy, each stored reward variant's mean (bootstrap CI) and how many episodes carry hack flags. */
-function variantTable(db: Database.Database, experimentId: string): { header: string[]; rows: string[][] } {
-  const rows = db
+interface VariantRow {
+  episode_id: string;
+  policy: string;
+  variant: string;
+  value: number;
+  flags_json: string;
+}
+
+function variantRows(db: Database.Database, experimentId: string): VariantRow[] {
+  return db
     .prepare(
-      `SELECT e.policy, r.variant, r.value, r.flags_json FROM rewards r JOIN episodes e ON e.id = r.episode_id
+      `SELECT r.episode_id, e.policy, r.variant, r.value, r.flags_json FROM rewards r JOIN episodes e ON e.id = r.episode_id
        WHERE e.experiment_id = ? AND e.failure_class != 'infra' ORDER BY e.policy, r.variant, e.id`,
     )
-    .all(experimentId) as { policy: string; variant: string; value: number; flags_json: string }[];
+    .all(experimentId) as VariantRow[];
+}
+
+/** Per policy, each stored reward variant's mean (bootstrap CI) and how many episodes carry hack flags. */
+function variantTable(rows: VariantRow[]): { header: string[]; rows: string[][] } {
   const variants = [...new Set(rows.map((r) => r.variant))].sort();
   const policies = [...new Set(rows.map((r) => r.policy))];
   return {
@@ -235,6 +359,74 @@ function variantTable(db: Database.Database, experimentId: string): { header: st
   };
 }
 
+const ALL_POLICIES = 'all policies';
+
+/**
+ * Each other variant against the primary on the same episodes: per-episode differences, their mean with a
+ * bootstrap interval and a sign-flip permutation p; over all policies, then per policy when there are several.
+ */
+function variantPairs(rows: VariantRow[], primary: string): { header: string[]; rows: string[][] } {
+  const byEpisode = new Map<string, { policy: string; values: Map<string, number> }>();
+  for (const r of rows) {
+    const entry = byEpisode.get(r.episode_id) ?? { policy: r.policy, values: new Map<string, number>() };
+    entry.values.set(r.variant, r.value);
+    byEpisode.set(r.episode_id, entry);
+  }
+  // In episode-id order, as `rewards compare` takes them: the seeded sign flips then give both the same p.
+  const episodes = [...byEpisode.entries()]
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([, e]) => e)
+    .filter((e) => e.values.has(primary));
+  const policies = [...new Set(episodes.map((e) => e.policy))].sort();
+  const scopes = [ALL_POLICIES, ...(policies.length > 1 ? policies : [])];
+  const variants = [...new Set(rows.map((r) => r.variant))].filter((v) => v !== primary).sort();
+  return {
+    header: ['variant', 'episodes of', 'pairs', `variant − ${primary} (paired bootstrap CI)`, 'sign-flip p'],
+    rows: variants.flatMap((variant) =>
+      scopes.map((scope) => {
+        const d = pairedPermutation(
+          episodes
+            .filter((e) => e.values.has(variant) && (scope === ALL_POLICIES || e.policy === scope))
+            .map((e) => e.values.get(variant)! - e.values.get(primary)!),
+        );
+        return [
+          variant,
+          scope,
+          String(d.pairs),
+          d.pairs
+            ? `${d.difference.estimate.toFixed(3)} (${d.difference.low.toFixed(3)}–${d.difference.high.toFixed(3)})`
+            : '–',
+          d.pairs ? d.pValue.toPrecision(3) : '–',
+        ];
+      }),
+    ),
+  };
+}
+
+/** Tasks × policies: resolved of graded episodes per cell; ≠ marks a task the policies' shares differ on. */
+function taskMatrix(episodes: EpisodeRow[]): { header: string[]; rows: string[][]; differing: number } {
+  const graded = episodes.filter((e) => e.failure_class !== 'infra');
+  const policies = [...new Set(graded.map((e) => e.policy))].sort();
+  const tasks = [...new Set(graded.map((e) => e.task_id))].sort();
+  const cell = new Map<string, { n: number; resolved: number }>();
+  for (const e of graded) {
+    const key = `${e.task_id}\u0000${e.policy}`;
+    const c = cell.get(key) ?? { n: 0, resolved: 0 };
+    c.n++;
+    c.resolved += e.resolved;
+    cell.set(key, c);
+  }
+  let differing = 0;
+  const rows = tasks.map((task) => {
+    const cells = policies.map((policy) => cell.get(`${task}\u0000${policy}`) ?? { n: 0, resolved: 0 });
+    const shares = new Set(cells.filter((c) => c.n > 0).map((c) => c.resolved / c.n));
+    const differs = shares.size > 1;
+    if (differs) differing++;
+    return [task, ...cells.map((c) => (c.n ? `${c.resolved}/${c.n}` : '–')), differs ? '≠' : ''];
+  });
+  return { header: ['task', ...policies, 'differ'], rows, differing };
+}
+
 const htmlTable = (header: string[], rows: string[][]) =>
   `<table><thead><tr>${header.map((h) => `<th>${escapeHtml(h)}</th>`).join('')}</tr></thead><tbody>${rows
     .map((r) => `<tr>${r.map((c) => `<td>${escapeHtml(c)}</td>`).join('')}</tr>`)
@@ -250,7 +442,7 @@ const mdCell = (s: string) =>
 
 const mdTable = (header: string[], rows: string[][]) =>
   [
-    `| ${header.join(' | ')} |`,
+    `| ${header.map(mdCell).join(' | ')} |`,
     `| ${header.map(() => '---').join(' | ')} |`,
     ...rows.map((r) => `| ${r.map(mdCell).join(' | ')} |`),
   ].join('\n');
@@ -366,8 +558,11 @@ function tournamentsHtml(groups: TournamentGroup[], limit = 100): string {
 export async function writeReport(runDir: string): Promise<{ html: string; md: string; charts: number }> {
   const db = new Database(path.join(runDir, 'runs.sqlite'), { readonly: true, fileMustExist: true });
   try {
-    const experiment = db.prepare('SELECT id, name, created_at, manifest_json FROM experiments').get() as
-      { id: string; name: string; created_at: string; manifest_json: string } | undefined;
+    const experiment = db
+      .prepare('SELECT id, name, created_at, config_json, manifest_json FROM experiments')
+      .get() as
+      | { id: string; name: string; created_at: string; config_json: string; manifest_json: string }
+      | undefined;
     if (!experiment) throw new Error(`${runDir} holds no experiment`);
     const episodes = db.prepare('SELECT * FROM episodes ORDER BY finished_at, id').all() as EpisodeRow[];
     const steps = new Map<string, StoredStep[]>();
@@ -377,11 +572,25 @@ export async function writeReport(runDir: string): Promise<{ html: string; md: s
       if (!steps.has(s.episode_id)) steps.set(s.episode_id, []);
       steps.get(s.episode_id)!.push(s);
     }
+    const costs = new Map(episodes.map((e) => [e.id, episodeCost(steps.get(e.id) ?? [])]));
+    const perPolicy = policyCosts(episodes, costs);
+    const anyCost = perPolicy.some((c) => c.usd);
+    const costNote = anyCost
+      ? 'Every episode counts, infra failures included (they spent too); per-episode means are over the episodes that logged LLM usage (tokens or USD on their steps).'
+      : 'No LLM cost recorded: no step of this run logged tokens or USD. Wall time counts every episode, infra failures included.';
     const stats = runStatistics(db, experiment.id);
-    const summary = summaryRows(stats, episodes);
+    const summary = summaryRows(stats, episodes, perPolicy);
     const comparisons = comparisonRows(stats);
-    const drawn = await charts(episodes);
-    const variants = variantTable(db, experiment.id);
+    const drawn = await charts(episodes, costs);
+    const rewardRows = variantRows(db, experiment.id);
+    const variants = variantTable(rewardRows);
+    const primary = primaryOf(experiment.config_json).name;
+    const pairs = variantPairs(rewardRows, primary);
+    const pairsNote = (code: (text: string) => string) =>
+      pairs.rows.length === 0
+        ? `Only the primary variant, ${code(primary)}, is stored: nothing to compare it with.`
+        : `Each other variant against the primary, ${code(primary)}, on the same episodes (paired): the mean of the per-episode differences with a percentile bootstrap interval, and a sign-flip permutation test.`;
+    const matrix = taskMatrix(episodes);
     const tournaments = tournamentGroups(db, experiment.id);
     const title = `repogym report: ${experiment.name}`;
     const html = `<!doctype html>
@@ -391,9 +600,11 @@ td,th{border:1px solid #ccc;padding:.25rem .5rem;text-align:left;vertical-align:
 figure{margin:1.5rem 0}.cards{display:flex;gap:.75rem;flex-wrap:wrap}.card{border:1px solid #ccc;border-radius:6px;padding:.5rem .75rem;flex:1 1 200px}.card.winner{border:2px solid #2a7}.card h4,.card p{margin:.25rem 0}details{margin:.25rem 0}svg.timeline .span-row:hover{fill:#c60}</style></head><body>
 <h1>${escapeHtml(title)}</h1>
 <p>Experiment <code>${escapeHtml(experiment.id)}</code>, started ${escapeHtml(experiment.created_at)}; ${episodes.length} episodes.
-Intervals are 95%: Wilson for proportions, seeded percentile bootstrap for means; infra failures are excluded from rates.</p>
+Intervals are 95%: Wilson for proportions, seeded percentile bootstrap for means; infra failures are excluded from rates, not from time and cost.</p>
 <h2>Summary</h2>${htmlTable(SUMMARY_HEADER, summary)}
+<h2>Cost and time</h2><p>${escapeHtml(costNote)}</p>${htmlTable(COST_HEADER, costRows(perPolicy))}
 <h2>Reward variants</h2><p>Every variant stored for the run (docs/rewards.md); <code>repogym rewards compare</code> ranks them against each other.</p>${htmlTable(variants.header, variants.rows)}
+<h3>Against the primary variant (paired)</h3><p>${pairsNote((t) => `<code>${escapeHtml(t)}</code>`)}</p>${pairs.rows.length ? htmlTable(pairs.header, pairs.rows) : ''}
 <h2>Paired comparisons</h2><p>Each pair of policies is compared on the (task, seed, epoch) episodes both ran: McNemar on resolution, a sign-flip permutation test on the primary reward.</p>${htmlTable(COMPARISON_HEADER, comparisons)}
 ${tournaments.length ? `<h2>Tournaments</h2><p>Strategies side by side on the same (task, seed, epoch), best first by <code>${escapeHtml(tournaments[0]!.primary)}</code> (ties: resolved, smaller diff, fewer steps).</p>${htmlTable(WINNER_HEADER, winnerRows(tournaments))}${tournamentsHtml(tournaments)}` : ''}
 <h2>Charts</h2>${drawn.map((c, i) => `<figure data-chart="${i}"><figcaption>${escapeHtml(c.title)}</figcaption>${c.svg}</figure>`).join('\n')}
@@ -405,19 +616,36 @@ ${await trajectoryViewer(runDir, episodes, steps)}
     const md = [
       `# ${title}`,
       '',
-      `Experiment \`${experiment.id}\`, ${episodes.length} episodes. Intervals are 95% (Wilson for proportions, bootstrap for means).`,
+      `Experiment \`${experiment.id}\`, ${episodes.length} episodes. Intervals are 95% (Wilson for proportions, bootstrap for means); infra failures are excluded from rates, not from time and cost.`,
       '',
       '## Summary',
       '',
       mdTable(SUMMARY_HEADER, summary),
       '',
+      '## Cost and time',
+      '',
+      costNote,
+      '',
+      mdTable(COST_HEADER, costRows(perPolicy)),
+      '',
       '## Reward variants',
       '',
       mdTable(variants.header, variants.rows),
       '',
+      '### Against the primary variant (paired)',
+      '',
+      pairsNote((t) => `\`${t}\``),
+      ...(pairs.rows.length ? ['', mdTable(pairs.header, pairs.rows)] : []),
+      '',
       '## Paired comparisons (same task, seed, epoch)',
       '',
       mdTable(COMPARISON_HEADER, comparisons),
+      '',
+      '## Per-task results',
+      '',
+      `Resolved of graded episodes, per task and policy; ≠ marks the ${matrix.differing} of ${matrix.rows.length} tasks on which the policies' shares differ.`,
+      '',
+      mdTable(matrix.header, matrix.rows),
       '',
       ...(tournaments.length
         ? ['## Tournaments', '', mdTable(WINNER_HEADER, winnerRows(tournaments)), '']

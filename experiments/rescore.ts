@@ -14,7 +14,13 @@ import {
 } from '../rewards/variants.ts';
 import { stableJson } from './config.ts';
 import { lockRunDir } from './runner.ts';
-import { bootstrapMean, kendallTauB, type Interval } from './stats.ts';
+import {
+  bootstrapMean,
+  kendallTauB,
+  pairedPermutation,
+  type Interval,
+  type PairedDifference,
+} from './stats.ts';
 import { RunStore } from './store.ts';
 
 export class RescoreError extends Error {
@@ -38,6 +44,17 @@ function configuredVariants(store: RunStore): Map<string, Variant> {
     for (const v of variants) if (typeof v !== 'string') found.set((v as Variant).name, resolveVariant(v));
   }
   return found;
+}
+
+/** The run's primary variant: built in, defined inline, or named among the run's variant definitions. */
+export function primaryOf(configJson: string): Variant {
+  const reward = (JSON.parse(configJson) as { reward?: { primary?: unknown; variants?: unknown[] } }).reward;
+  const primary = reward?.primary ?? 'swebench';
+  if (typeof primary === 'string' && !isBuiltinVariant(primary)) {
+    const defined = (reward?.variants ?? []).find((v) => (v as { name?: unknown } | null)?.name === primary);
+    if (defined) return resolveVariant(defined);
+  }
+  return resolveVariant(primary);
 }
 
 /** Reads variant definitions from a YAML/JSON file: a list, or `{variants: [...]}` as in a config. */
@@ -160,6 +177,12 @@ export interface VariantComparison {
   variants: string[];
   episodes: number;
   means: Record<string, Interval>;
+  /**
+   * Each other variant minus the reference on the same episodes (paired): the mean difference with a bootstrap
+   * interval and a sign-flip permutation p. The reference is the run's primary when it is compared, else the
+   * first variant.
+   */
+  paired: { reference: string; differences: Record<string, PairedDifference> };
   /** τ-b between variants' values over the same episodes. */
   episodeTau: Record<string, Record<string, number>>;
   /** Per policy (or bandit arm), the mean under each variant, and τ-b between variants' rankings of them. */
@@ -220,6 +243,18 @@ export function compareVariants(
     episodes.sort((a, b) => a.row.episode_id.localeCompare(b.row.episode_id));
     const column = (v: string) => episodes.map((e) => e.values[v]!);
     const means = Object.fromEntries(variants.map((v) => [v, bootstrapMean(column(v))]));
+    const primaries = new Set(
+      (store.db.prepare('SELECT config_json FROM experiments').all() as { config_json: string }[]).map(
+        (e) => primaryOf(e.config_json).name,
+      ),
+    );
+    const [primary] = primaries.size === 1 ? primaries : [];
+    const reference = primary !== undefined && variants.includes(primary) ? primary : variants[0]!;
+    const differences = Object.fromEntries(
+      variants
+        .filter((v) => v !== reference)
+        .map((v) => [v, pairedPermutation(episodes.map((e) => e.values[v]! - e.values[reference]!))]),
+    );
     const matrix = (score: (a: string, b: string) => number) =>
       Object.fromEntries(variants.map((a) => [a, Object.fromEntries(variants.map((b) => [b, score(a, b)]))]));
     const episodeTau = matrix((a, b) => kendallTauB(column(a), column(b)));
@@ -258,6 +293,7 @@ export function compareVariants(
       variants,
       episodes: episodes.length,
       means,
+      paired: { reference, differences },
       episodeTau,
       groups: { by, means: groupMeans, tau: groupTau },
       disagreements,
@@ -268,19 +304,33 @@ export function compareVariants(
 }
 
 const fmt = (x: number) => (Number.isNaN(x) ? '  n/a' : x.toFixed(3).padStart(6));
+const signed = (i: Interval) =>
+  Number.isNaN(i.estimate)
+    ? 'n/a'
+    : `${i.estimate >= 0 ? '+' : ''}${i.estimate.toFixed(3)} [${i.low.toFixed(3)}, ${i.high.toFixed(3)}]`;
 
 export function formatComparison(c: VariantComparison): string {
   const width = Math.max(8, ...c.variants.map((v) => v.length));
   const pad = (s: string) => s.padEnd(width);
+  const ref = c.paired.reference;
+  const pairedWidth = 30;
   const lines = [
     `${c.episodes} episodes scored under every variant`,
     '',
-    `${pad('variant')}   mean   95% CI (bootstrap)`,
+    `${pad('variant')}   mean  ${'95% CI (bootstrap)'.padEnd(18)}  ${`− ${ref}, paired [95% CI]`.padEnd(pairedWidth)}  sign-flip p`,
   ];
   for (const v of c.variants) {
     const m = c.means[v]!;
-    lines.push(`${pad(v)} ${fmt(m.estimate)}  [${m.low.toFixed(3)}, ${m.high.toFixed(3)}]`);
+    const d = c.paired.differences[v];
+    const ci = `[${m.low.toFixed(3)}, ${m.high.toFixed(3)}]`;
+    const paired = d
+      ? `${signed(d.difference).padEnd(pairedWidth)}  ${Number.isNaN(d.pValue) ? 'n/a' : d.pValue.toPrecision(3)}`
+      : '(reference)';
+    lines.push(`${pad(v)} ${fmt(m.estimate)}  ${ci.padEnd(18)}  ${paired}`);
   }
+  lines.push(
+    `Paired: each variant minus ${ref} on the same ${c.episodes} episodes (percentile bootstrap of the mean difference; sign-flip permutation test).`,
+  );
   const table = (title: string, tau: Record<string, Record<string, number>>) => {
     lines.push('', title, `${pad('')} ${c.variants.map((v) => v.slice(0, 10).padStart(10)).join(' ')}`);
     for (const a of c.variants)

@@ -12,7 +12,7 @@ import { CodingEnv } from '../env/coding-env.ts';
 import { ConfigError, parseConfig } from '../experiments/config.ts';
 import { compareVariants, formatComparison, readVariantsFile, rescoreRun } from '../experiments/rescore.ts';
 import { runExperiment } from '../experiments/runner.ts';
-import { kendallTauB } from '../experiments/stats.ts';
+import { kendallTauB, pairedPermutation } from '../experiments/stats.ts';
 import { runEpisode } from '../experiments/episode.ts';
 import type { Policy } from '../policies/types.ts';
 import { COMPONENTS } from '../rewards/components.ts';
@@ -306,6 +306,35 @@ describe('variants in config, live and re-scored', () => {
     const text = formatComparison(comparison);
     expect(text).toMatch(/swebench\s+0\.500\s+\[0\.\d+, 0\.\d+\]/);
     expect(text).toContain("Kendall's τ-b between variants over episodes");
+
+    // Each variant against the run's primary (production) on the same episodes, recomputed from the store.
+    expect(comparison.paired.reference).toBe('production');
+    expect(Object.keys(comparison.paired.differences)).toEqual(['swebench', 'lean']);
+    const value = (variant: string) =>
+      rescored
+        .filter((r) => r.variant === variant)
+        .sort((a, b) => a.episode_id.localeCompare(b.episode_id))
+        .map((r) => r.value);
+    const differences = value('swebench').map((v, i) => v - value('production')[i]!);
+    // Oracle: swebench 1, production just under 1 (its cost component); nop: 0 under both.
+    expect(differences.filter((d) => d > 0)).toHaveLength(6);
+    expect(differences.filter((d) => d === 0)).toHaveLength(6);
+    const swebench = comparison.paired.differences.swebench!;
+    expect(swebench).toEqual(pairedPermutation(differences));
+    expect(swebench.pairs).toBe(12);
+    expect(swebench.difference.low).toBeGreaterThan(0);
+    // Six positive differences, six zeros: only the all-plus labelling of the six matches, p ≈ 2/2⁶.
+    expect(swebench.pValue).toBeCloseTo(2 / 64, 2);
+    expect(text).toContain('− production, paired [95% CI]');
+    expect(text).toMatch(/production\s+0\.\d{3}\s+\[0\.\d+, 0\.\d+\]\s+\(reference\)/);
+    expect(text).toMatch(
+      new RegExp(
+        `swebench .*\\+${swebench.difference.estimate.toFixed(3)} \\[${swebench.difference.low.toFixed(3)}, ${swebench.difference.high.toFixed(3)}\\]\\s+${swebench.pValue.toPrecision(3)}`,
+      ),
+    );
+    expect(text).toContain('Paired: each variant minus production on the same 12 episodes');
+    // Without the primary among them, the first compared variant is the reference.
+    expect(compareVariants(out, { variants: ['swebench', 'lean'] }).paired.reference).toBe('swebench');
     expect(() => compareVariants(out, { variants: ['swebench', 'nothing'] })).toThrow(
       /no scores for nothing/,
     );
