@@ -144,7 +144,7 @@ function formatAdversary(a: AdversarialSignals): string {
 
 function checkMaxSteps(maxSteps: unknown): void {
   if (maxSteps !== undefined && !(typeof maxSteps === 'number' && Number.isInteger(maxSteps) && maxSteps > 0))
-    throw new Error('--max-steps must be a positive integer');
+    throw new UsageError('--max-steps must be a positive integer');
 }
 
 async function compareCommand(
@@ -425,7 +425,7 @@ export async function main(args: string[]): Promise<number> {
             describe: 'one JSON object per step, then the result',
           })
           .check((argv) => {
-            if (!Number.isInteger(argv.seed)) throw new Error('--seed must be an integer');
+            if (!Number.isInteger(argv.seed)) throw new UsageError('--seed must be an integer');
             checkMaxSteps(argv.maxSteps);
             return true;
           }),
@@ -494,7 +494,7 @@ export async function main(args: string[]): Promise<number> {
           })
           .check((argv) => {
             if (!Number.isInteger(argv.seed) || argv.seed < 0)
-              throw new Error('--seed must be an integer ≥ 0');
+              throw new UsageError('--seed must be an integer ≥ 0');
             checkMaxSteps(argv.maxSteps);
             return true;
           }),
@@ -570,7 +570,7 @@ export async function main(args: string[]): Promise<number> {
           })
           .check((argv) => {
             if (!Number.isInteger(argv.lines) || argv.lines < 0)
-              throw new Error('--lines must be an integer ≥ 0');
+              throw new UsageError('--lines must be an integer ≥ 0');
             return true;
           }),
       (argv) =>
@@ -677,7 +677,7 @@ export async function main(args: string[]): Promise<number> {
                   const value = argv[name];
                   const min = name === 'concurrency' ? 1 : 0;
                   if (!Number.isInteger(value) || value < min)
-                    throw new Error(`--${name} must be an integer ≥ ${min}`);
+                    throw new UsageError(`--${name} must be an integer ≥ ${min}`);
                 }
                 return true;
               })
@@ -717,12 +717,12 @@ export async function main(args: string[]): Promise<number> {
               .option('api-key-env', { type: 'string', default: 'OPENAI_API_KEY' })
               .check((argv) => {
                 if ((argv.baseUrl === undefined) !== (argv.model === undefined))
-                  throw new Error('--base-url and --model go together');
+                  throw new UsageError('--base-url and --model go together');
                 if (!Number.isInteger(argv.seed) || argv.seed < 0)
-                  throw new Error('--seed must be an integer ≥ 0');
+                  throw new UsageError('--seed must be an integer ≥ 0');
                 const maxTasks = argv['max-tasks'];
                 if (!Number.isInteger(maxTasks) || maxTasks < 1)
-                  throw new Error('--max-tasks must be a positive integer');
+                  throw new UsageError('--max-tasks must be a positive integer');
                 return true;
               }),
           (argv) =>

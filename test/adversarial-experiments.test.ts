@@ -454,7 +454,7 @@ describe('adversarial: store, Arrow export, report', () => {
       s.recordEpisode(episode(1, { failure_class: 'infra', outcome: 'infra', error: 'boom' }), []);
     });
     await expect(writeReport(runDir)).resolves.toMatchObject({ charts: 4 });
-    await expect(exportArrow(runDir)).resolves.toMatchObject({ rows: [1, 0, 0] });
+    await expect(exportArrow(runDir)).resolves.toMatchObject({ rows: [1, 0, 0, 0] });
   });
 
   it('a policy with only infra episodes shows no "NaN" in report.md or the CLI summary', async () => {
