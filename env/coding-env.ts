@@ -154,6 +154,13 @@ type Outcome = Partial<Omit<Observation, 'stepIndex' | 'stepsLeft' | 'diffStat' 
   info?: Info;
 };
 
+/** Where `needle` (non-empty) starts, overlaps included: "aa" is at 0 and at 1 in "aaa", so not unique there. */
+function occurrences(haystack: string, needle: string): number {
+  let count = 0;
+  for (let i = haystack.indexOf(needle); i !== -1; i = haystack.indexOf(needle, i + 1)) count++;
+  return count;
+}
+
 export class CodingEnv implements Env<unknown, Observation> {
   private tasks?: Task[];
   private rng = seededRandom(Date.now());
@@ -450,7 +457,7 @@ export class CodingEnv implements Env<unknown, Observation> {
         return { output: `wrote ${Buffer.byteLength(action.content)} bytes to ${action.path}` };
       case 'str_replace': {
         const content = await sandbox.readFile(action.path);
-        const count = content.split(action.old).length - 1;
+        const count = occurrences(content, action.old);
         if (count === 0) throw new ActionFailure('no_match', `old text not found in ${action.path}`);
         if (count > 1) {
           throw new ActionFailure(

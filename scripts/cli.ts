@@ -7,7 +7,8 @@ import yargs, { type Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { BUILTIN_DATASETS } from '../datasets/builtin/build.ts';
 import { findTask, loadDataset, TaskNotFoundError, type LoadOptions } from '../datasets/loader.ts';
-import type { LoadResult } from '../datasets/types.ts';
+import { testFormatSchema } from '../datasets/schema.ts';
+import type { LoadResult, TestFormat } from '../datasets/types.ts';
 import { deriveTestLists, mapLimit, validateTask } from '../datasets/validate.ts';
 import Docker from 'dockerode';
 import { CodingEnv } from '../env/coding-env.ts';
@@ -48,13 +49,27 @@ const datasetOptions = (y: Argv) =>
   y
     .option('repos-dir', { type: 'string', describe: 'directory holding owner__name repositories' })
     .option('test-cmd', { type: 'string', describe: 'test command for rows that carry none' })
+    .option('test-format', {
+      choices: testFormatSchema.options,
+      describe: "how --test-cmd's output is parsed (default: the specs file's, else the language's)",
+    })
     .option('specs', {
       type: 'string',
       describe: 'JSON file mapping repo (and version) to test command and format',
     });
 
-function loadOptions(argv: { reposDir?: string; testCmd?: string; specs?: string }): LoadOptions {
-  return { reposDir: argv.reposDir, testCmd: argv.testCmd, specsFile: argv.specs };
+function loadOptions(argv: {
+  reposDir?: string;
+  testCmd?: string;
+  testFormat?: TestFormat;
+  specs?: string;
+}): LoadOptions {
+  return {
+    reposDir: argv.reposDir,
+    testCmd: argv.testCmd,
+    testFormat: argv.testFormat,
+    specsFile: argv.specs,
+  };
 }
 
 function reportRowErrors(result: LoadResult): void {

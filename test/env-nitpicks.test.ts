@@ -241,3 +241,22 @@ describe('dataset files', () => {
     expect(loaded.tasks.map((t) => t.instance_id)).toEqual([tasks[0]!.instance_id]);
   });
 });
+
+describe('str_replace uniqueness', () => {
+  it('counts overlapping occurrences: "aa" in "aaa" is not unique', async () => {
+    const env = new CodingEnv({ dataset: 'builtin:mini', task: TASK });
+    try {
+      await env.reset({ seed: 1 });
+      await env.step({ kind: 'write_file', path: 'overlap.txt', content: 'xaaay\n' });
+      const ambiguous = await env.step({ kind: 'str_replace', path: 'overlap.txt', old: 'aa', new: 'b' });
+      expect(ambiguous.observation.error?.code).toBe('multiple_matches');
+      expect(ambiguous.observation.error?.message).toMatch(/occurs 2 times/);
+      const unique = await env.step({ kind: 'str_replace', path: 'overlap.txt', old: 'aaa', new: 'b' });
+      expect(unique.observation.error).toBeUndefined();
+      const read = await env.step({ kind: 'read_file', path: 'overlap.txt' });
+      expect(read.observation.output).toContain('xby');
+    } finally {
+      await env.close();
+    }
+  });
+});
