@@ -349,7 +349,7 @@ async function benchArrow(runDir: string): Promise<void> {
   await exportArrow(runDir);
   const arrowMs = performance.now() - started;
   console.log(
-    `exportArrow: episodes.arrow + steps.arrow   ${arrowMs.toFixed(0)} ms (target ≤ 5,000 ms for 1M steps)`,
+    `exportArrow: all four tables              ${arrowMs.toFixed(0)} ms (target ≤ 5,000 ms for 1M steps)`,
   );
   console.log(`ratio arrow / JSON lines: ${(arrowMs / naiveMs).toFixed(2)}`);
 }
