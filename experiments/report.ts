@@ -6,9 +6,10 @@ import Database from 'better-sqlite3';
 import * as vega from 'vega';
 import { compile, type TopLevelSpec } from 'vega-lite';
 import { primaryOf } from './rescore.ts';
-import { bootstrapMean, pairedPermutation, Z95 } from './stats.ts';
+import { bootstrapMean, pairedPermutation } from './stats.ts';
 import { runStatistics, type RunStatistics } from './summary.ts';
 import type { StoredStep } from './store.ts';
+import { modelCost } from './trajectory.ts';
 import { tournamentGroups, winnerRows, type TournamentGroup } from './report-tournaments.ts';
 import { formatMs, readTrace, timeline, type TimelineRow } from './traces.ts';
 import { COMPONENT_NAMES } from '../rewards/components.ts';
@@ -41,15 +42,14 @@ const escapeHtml = (s: string) =>
   s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
 const pct = (x: number) => (Number.isNaN(x) ? '–' : `${(100 * x).toFixed(1)}%`);
 
-/** Trailing-window mean with a 95% normal interval (mean ± 1.96·s/√n), per episode. */
-function movingMean(values: number[], window: number): { mean: number; low: number; high: number }[] {
+/**
+ * Trailing-window mean with its 95% percentile-bootstrap interval, per episode: a bootstrap band stays within the
+ * rewards' range, where mean ± 1.96·s/√n fell below 0 on a window of mostly zeros.
+ */
+export function movingMean(values: number[], window: number): { mean: number; low: number; high: number }[] {
   return values.map((_, i) => {
-    const slice = values.slice(Math.max(0, i - window + 1), i + 1);
-    const mean = slice.reduce((a, b) => a + b, 0) / slice.length;
-    const variance =
-      slice.length > 1 ? slice.reduce((a, b) => a + (b - mean) ** 2, 0) / (slice.length - 1) : 0;
-    const half = (Z95 * Math.sqrt(variance)) / Math.sqrt(slice.length);
-    return { mean, low: mean - half, high: mean + half };
+    const interval = bootstrapMean(values.slice(Math.max(0, i - window + 1), i + 1), { iterations: 500 });
+    return { mean: interval.estimate, low: interval.low, high: interval.high };
   });
 }
 
@@ -518,6 +518,7 @@ async function trajectoryViewer(
           `${s.wall_ms} ms`,
           s.cpu_ms === null ? '' : `cpu ${s.cpu_ms} ms`,
           s.peak_rss_kb === null ? '' : `${Math.round(s.peak_rss_kb / 1024)} MiB`,
+          modelCost(s) ?? '',
         ]
           .filter(Boolean)
           .join(', ');

@@ -6,6 +6,13 @@ import Database from 'better-sqlite3';
 import type { StoredStep } from './store.ts';
 import { formatMs, parseTrace, timeline, traceFile } from './traces.ts';
 
+/** A step's model call: tokens and USD, when the policy logged any (an offline policy's zeros are not). */
+export function modelCost(s: Pick<StoredStep, 'input_tokens' | 'output_tokens' | 'usd'>): string | null {
+  const tokens = (s.input_tokens ?? 0) + (s.output_tokens ?? 0);
+  if (tokens === 0 && !s.usd) return null;
+  return `${s.input_tokens ?? 0} in + ${s.output_tokens ?? 0} out tokens, $${(s.usd ?? 0).toFixed(4)}`;
+}
+
 function indent(text: string, maxLines: number): string {
   const lines = text.trimEnd().split('\n');
   const shown =
@@ -89,6 +96,7 @@ export function renderTrajectory(
         `${s.wall_ms} ms`,
         s.cpu_ms === null ? null : `cpu ${s.cpu_ms} ms`,
         s.peak_rss_kb === null ? null : `rss ${Math.round(s.peak_rss_kb / 1024)} MiB`,
+        modelCost(s),
         s.diff_files ? `diff ${s.diff_files}f +${s.diff_added} -${s.diff_removed}` : null,
         s.reward ? `reward ${s.reward}` : null,
       ].filter(Boolean);

@@ -11,6 +11,7 @@ import { CodingEnv } from '../env/coding-env.ts';
 import type { Grade } from '../env/grading.ts';
 import { parseConfig } from '../experiments/config.ts';
 import { runEpisode, type StepRecord } from '../experiments/episode.ts';
+import { renderTrajectory } from '../experiments/trajectory.ts';
 import { runExperiment } from '../experiments/runner.ts';
 import { CostLedger, LlmPolicy, llmOptionsSchema } from '../policies/llm.ts';
 import { startChatServer, type ChatRequest, type ChatServer, type Reply } from './chat-server.ts';
@@ -335,6 +336,9 @@ describe('LLM policy from the CLI and in experiments', () => {
         ) as { model_ids: string[]; dependencies: Record<string, string> };
         expect(manifest.model_ids).toEqual(['x']);
         expect(manifest.dependencies['apache-arrow']).toMatch(/^\d+\.\d+\.\d+$/);
+        // A trajectory shows what each model call cost.
+        const firstId = (db.prepare('SELECT id FROM episodes LIMIT 1').get() as { id: string }).id;
+        expect(renderTrajectory(dir, firstId)).toMatch(/\d+ in \+ \d+ out tokens, \$\d+\.\d{4}/);
         // One logged update per episode, in order.
         const updates = db.prepare('SELECT seq, reward FROM bandit_updates ORDER BY seq').all();
         expect(updates.map((u) => (u as { seq: number }).seq)).toEqual([1, 2, 3, 4]);

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { bootstrapMean, mcnemar, pairedPermutation, wilson } from '../experiments/stats.ts';
+import { movingMean } from '../experiments/report.ts';
 
 describe('wilson', () => {
   it.each([
@@ -75,5 +76,19 @@ describe('pairedPermutation', () => {
     expect(pairedPermutation([]).pairs).toBe(0);
     expect(Number.isNaN(pairedPermutation([]).pValue)).toBe(true);
     expect(pairedPermutation([0, 0, 0, 0]).pValue).toBe(1);
+  });
+});
+
+describe("the learning curve's moving mean", () => {
+  it('has a band inside the rewards’ range on a window of mostly zeros (a normal interval fell below 0)', () => {
+    const points = movingMean([0, 0, 0, 0, 1, 0, 0, 0], 5);
+    expect(points.map((p) => p.mean)).toEqual([0, 0, 0, 0, 0.2, 0.2, 0.2, 0.2]);
+    for (const p of points) {
+      expect(p.low).toBeGreaterThanOrEqual(0);
+      expect(p.high).toBeLessThanOrEqual(1);
+      expect(p.low).toBeLessThanOrEqual(p.mean);
+      expect(p.high).toBeGreaterThanOrEqual(p.mean);
+    }
+    expect(points[4]!.high).toBeGreaterThan(0.2);
   });
 });
