@@ -120,7 +120,9 @@ function isFsError(err: unknown): err is NodeJS.ErrnoException & { code: string 
 function fsErrorMessage(err: NodeJS.ErrnoException & { code: string }, root: string): string {
   if (!err.path) return err.message;
   const what = /^E[A-Z]+: (.*?), \w+ '/.exec(err.message)?.[1] ?? err.code;
-  return `${path.relative(root, err.path) || '.'}: ${what}`;
+  // A rootless overlay's files are opened through its keeper's /proc/<pid>/root; `root` is the path inside.
+  const inTree = err.path.replace(/^\/proc\/\d+\/root(?=\/)/, '');
+  return `${path.relative(root, inTree) || '.'}: ${what}`;
 }
 
 /** Seconds as a person writes them: `2s`, `1.5s`, not `1.9983451459999997s`. */

@@ -399,6 +399,15 @@ export function configIdentity(config: ExperimentConfig): string {
   return stableJson(identity);
 }
 
+/** The identity runs stored before schema 4 were hashed with: it still held concurrency, retries and output. */
+export function legacyConfigIdentity(config: ExperimentConfig): string {
+  const { telemetry: _telemetry, ...identity } = (userWritten.get(config) ?? config) as Record<
+    string,
+    unknown
+  >;
+  return stableJson(identity);
+}
+
 /** Parses and validates a config; errors name the bad field's path and the reason. */
 export function parseConfig(text: string, source = 'config'): ExperimentConfig {
   let raw: unknown;

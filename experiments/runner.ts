@@ -28,6 +28,7 @@ import { score, type Variant } from '../rewards/variants.ts';
 import {
   ConfigError,
   configIdentity,
+  legacyConfigIdentity,
   policyLabel,
   rewardVariants,
   runnablePolicies,
@@ -370,7 +371,7 @@ export async function runExperiment(config: ExperimentConfig, opts: RunOptions =
       ]),
     ),
   );
-  const experimentId = `${config.name}-${configHash.slice(0, 12)}`;
+  let experimentId = `${config.name}-${configHash.slice(0, 12)}`;
   const variants = rewardVariants(config);
   // Created only once the config checks out: a rejected config leaves no empty run dir behind.
   await mkdir(outDir, { recursive: true });
@@ -378,6 +379,9 @@ export async function runExperiment(config: ExperimentConfig, opts: RunOptions =
   const store = new RunStore(path.join(outDir, 'runs.sqlite'));
   let otlp: OtlpForwarder | undefined;
   try {
+    // A run stored before the identity left out how it runs keeps its id: the same config file resumes it.
+    const legacyId = `${config.name}-${sha256(legacyConfigIdentity(config)).slice(0, 12)}`;
+    if (!store.experiment(experimentId) && store.experiment(legacyId)) experimentId = legacyId;
     const others = store.db.prepare('SELECT id FROM experiments WHERE id != ?').all(experimentId) as {
       id: string;
     }[];
@@ -480,7 +484,8 @@ export async function runExperiment(config: ExperimentConfig, opts: RunOptions =
         const update = event && {
           arm: event.arm,
           reward: event.updated && event.reward !== undefined ? event.reward : null,
-          skipped: event.skipped ?? null,
+          // An attempt the harness broke never reached the policy's end, which would have said so.
+          skipped: event.skipped ?? (record.episode.failure_class === 'infra' ? 'infra' : null),
           context: event.context,
           scores: event.scores,
         };
