@@ -201,14 +201,25 @@ async function expectChartsDrawn(page: Page, count: number): Promise<void> {
   }
 }
 
-it('report.html loads in headless Chromium without console errors, and every chart drew', async () => {
+/** Opens a report in headless Chromium, collecting console and page errors; the caller closes the browser. */
+async function openReport(file: string) {
   const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
   try {
     const page = await browser.newPage();
     const errors: string[] = [];
     page.on('console', (m) => m.type() === 'error' && errors.push(m.text()));
     page.on('pageerror', (e) => errors.push(String(e)));
-    await page.goto(pathToFileURL(path.join(out, 'report.html')).href);
+    await page.goto(pathToFileURL(file).href);
+    return { browser, page, errors };
+  } catch (err) {
+    await browser.close();
+    throw err;
+  }
+}
+
+it('report.html loads in headless Chromium without console errors, and every chart drew', async () => {
+  const { browser, page, errors } = await openReport(path.join(out, 'report.html'));
+  try {
     // No cost in this run: no cumulative-USD chart.
     await expectChartsDrawn(page, 4);
     expect(await page.locator('details').count()).toBe(6);
@@ -249,13 +260,8 @@ it('report.html loads in headless Chromium without console errors, and every cha
 });
 
 it("the LLM run's report.html draws arm choice per policy and cumulative USD, without console errors", async () => {
-  const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
+  const { browser, page, errors } = await openReport(path.join(llmOut, 'report.html'));
   try {
-    const page = await browser.newPage();
-    const errors: string[] = [];
-    page.on('console', (m) => m.type() === 'error' && errors.push(m.text()));
-    page.on('pageerror', (e) => errors.push(String(e)));
-    await page.goto(pathToFileURL(path.join(llmOut, 'report.html')).href);
     await expectChartsDrawn(page, 5);
     // Arm choice: one row per policy, one tick per episode, coloured by the bandit's arm.
     const arms = page.locator('figure[data-chart="1"]');

@@ -4,6 +4,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { chmod, mkdtemp, readFile, rm, symlink } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { git } from '../env/git.ts';
@@ -162,8 +163,11 @@ it('a keeper ends with its killed owner, and the sweep removes the rest', async 
     await sb.writeFile('left.txt', 'x');
     console.log('ready ' + (await sb.resolve('.')));
     setInterval(() => {}, 1000);`;
+  // Its own temp root: another test file's sweep (they run in parallel) must not remove the dead owner's dir first.
+  const tmpRoot = await mkdtemp(path.join(os.tmpdir(), 'keeper-owner-'));
   const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
     cwd: ROOT,
+    env: { ...process.env, TMPDIR: tmpRoot },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const exited = new Promise((r) => child.once('exit', r));
@@ -183,8 +187,9 @@ it('a keeper ends with its killed owner, and the sweep removes the rest', async 
   expect(await eventually(() => !running(keeper))).toBe(true);
   expect(inNamespace(ns)).toEqual([]);
   expect(existsSync(dir)).toBe(true);
-  await sweepStaleSandboxes();
+  await sweepStaleSandboxes(tmpRoot);
   expect(existsSync(dir)).toBe(false);
+  await rm(tmpRoot, { recursive: true, force: true });
 });
 
 it('falls back to a worktree where the keeper cannot mount; a required overlay fails loudly', async () => {
