@@ -8,6 +8,7 @@ import type { EpisodeSignals } from '../rewards/types.ts';
 import { score, type Variant } from '../rewards/variants.ts';
 import { measured, rankCandidates } from './compare.ts';
 import { primaryOf } from './rescore.ts';
+import type { StoredEpisode } from './store.ts';
 
 export interface TournamentCard {
   strategy: string;
@@ -33,22 +34,23 @@ export interface TournamentGroup {
   cards: TournamentCard[];
 }
 
-interface Row {
-  id: string;
-  task_id: string;
-  policy: string;
-  arm: string | null;
-  seed: number;
-  epoch: number;
-  outcome: string;
-  failure_class: string;
-  resolved: number;
-  steps: number;
-  wall_ms: number;
-  signals_json: string | null;
-  patch: string | null;
-  policy_info_json: string | null;
-}
+type Row = Pick<
+  StoredEpisode,
+  | 'id'
+  | 'task_id'
+  | 'policy'
+  | 'arm'
+  | 'seed'
+  | 'epoch'
+  | 'outcome'
+  | 'failure_class'
+  | 'resolved'
+  | 'steps'
+  | 'wall_ms'
+  | 'signals_json'
+  | 'patch'
+  | 'policy_info_json'
+>;
 
 export function tournamentGroups(db: Database.Database, experimentId: string): TournamentGroup[] {
   const experiment = db.prepare('SELECT config_json FROM experiments WHERE id = ?').get(experimentId) as

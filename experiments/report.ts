@@ -9,27 +9,28 @@ import { compile, type TopLevelSpec } from 'vega-lite';
 import { primaryOf } from './rescore.ts';
 import { bootstrapMean, pairedPermutation } from './stats.ts';
 import { runStatistics, type RunStatistics } from './summary.ts';
-import { RunStore, type StoredStep } from './store.ts';
+import { RunStore, type StoredEpisode, type StoredStep } from './store.ts';
 import { modelCost } from './trajectory.ts';
 import { tournamentGroups, winnerRows, type TournamentGroup } from './report-tournaments.ts';
 import { formatMs, readTrace, timeline, type TimelineRow } from './traces.ts';
 import { COMPONENT_NAMES } from '../rewards/components.ts';
 
-interface EpisodeRow {
-  id: string;
-  task_id: string;
-  policy: string;
-  arm: string | null;
-  seed: number;
-  epoch: number;
-  outcome: string;
-  failure_class: string;
-  resolved: number;
-  reward: number;
-  steps: number;
-  wall_ms: number;
-  finished_at: string;
-}
+type EpisodeRow = Pick<
+  StoredEpisode,
+  | 'id'
+  | 'task_id'
+  | 'policy'
+  | 'arm'
+  | 'seed'
+  | 'epoch'
+  | 'outcome'
+  | 'failure_class'
+  | 'resolved'
+  | 'reward'
+  | 'steps'
+  | 'wall_ms'
+  | 'finished_at'
+>;
 
 /** Episodes shown in the trajectory viewer; the rest are in the store and `repogym trajectory`. */
 const VIEWER_EPISODES = 200;

@@ -168,6 +168,13 @@ export interface EpisodeRecord extends EpisodeKey {
   usd?: number | null;
 }
 
+/** A row of the `episodes` table as SQLite returns it: flags as 0/1. */
+export type StoredEpisode = Omit<EpisodeRecord, 'resolved' | 'terminated' | 'truncated'> & {
+  resolved: number;
+  terminated: number;
+  truncated: number;
+};
+
 /** One bandit event, as committed with its episode: what it chose from what, and what it learned. */
 export interface BanditUpdate {
   arm: string;
