@@ -1,4 +1,4 @@
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import os from 'node:os';
@@ -10,7 +10,7 @@ import { compare, rankCandidates, starsToRating, type RankKey } from '../experim
 import { loadBandit, type BanditState } from '../policies/bandits/index.ts';
 import { COMPONENT_NAMES } from '../rewards/components.ts';
 import type { EpisodeSignals } from '../rewards/types.ts';
-import { PTY_BRIDGE, removeDir } from './helpers.ts';
+import { ptyCli, removeDir } from './helpers.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const BIN = path.join(ROOT, 'bin', 'repogym.js');
@@ -280,60 +280,24 @@ describe('repogym compare --human in a terminal', () => {
     'rates with digits and arrow keys; the ratings land in the store and teach the bandit',
     async () => {
       const out = path.join(dir, 'human');
-      const child = spawn(
-        'python3',
-        [
-          '-c',
-          PTY_BRIDGE,
-          'node',
-          BIN,
-          'compare',
-          '--task',
-          TASK,
-          '--strategies',
-          STRATEGIES.join(','),
-          '--max-steps',
-          '12',
-          '--out',
-          out,
-          '--human',
-          '--rater',
-          'pty',
-        ],
-        { cwd: ROOT, stdio: ['pipe', 'pipe', 'inherit'] },
-      );
-      let output = '';
-      let seen = 0;
-      const waiters: { pattern: RegExp; resolve: () => void }[] = [];
-      const check = () => {
-        for (const w of [...waiters]) {
-          const match = w.pattern.exec(output.slice(seen));
-          if (match) {
-            seen += match.index + match[0].length;
-            waiters.splice(waiters.indexOf(w), 1);
-            w.resolve();
-          }
-        }
-      };
-      child.stdout.on('data', (chunk: Buffer) => {
-        output += chunk.toString();
-        check();
-      });
-      const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-      const waitFor = (pattern: RegExp) =>
-        Promise.race([
-          new Promise<void>((resolve) => {
-            waiters.push({ pattern, resolve });
-            check();
-          }),
-          exited.then((code) => {
-            throw new Error(`the CLI exited (${code}) before printing ${pattern}:\n${output}`);
-          }),
-        ]);
+      const { child, exited, output, waitFor } = ptyCli([
+        'compare',
+        '--task',
+        TASK,
+        '--strategies',
+        STRATEGIES.join(','),
+        '--max-steps',
+        '12',
+        '--out',
+        out,
+        '--human',
+        '--rater',
+        'pty',
+      ]);
       try {
         await waitFor(/boundaries \(1\/3\): how good is this result\?/);
-        expect(output).toMatch(/│ human +│ n\/a +│/); // the table came first, not yet rated
-        expect(output).toMatch(/── boundaries \(rank 1\)/); // and the diffs
+        expect(output()).toMatch(/│ human +│ n\/a +│/); // the table came first, not yet rated
+        expect(output()).toMatch(/── boundaries \(rank 1\)/); // and the diffs
         child.stdin.write('5\r'); // digit: excellent
         await waitFor(/arithmetic \(2\/3\): how good is this result\?/);
         child.stdin.write('\x1b[B\r'); // from the default (3, acceptable) one down: good
@@ -345,11 +309,11 @@ describe('repogym compare --human in a terminal', () => {
       } finally {
         if (child.exitCode === null) child.kill();
       }
-      expect(output).toMatch(
+      expect(output()).toMatch(
         /human: boundaries 1\.00 \(rank 1\/3\), arithmetic 0\.75 \(rank 2\/3\), logic 0\.00 \(rank 3\/3\)/,
       );
-      expect(output).toMatch(/bandit linucb \(3 updates from human\)/);
-      expect(output).toMatch(/winner: boundaries \(human 1\.000, resolved\)/);
+      expect(output()).toMatch(/bandit linucb \(3 updates from human\)/);
+      expect(output()).toMatch(/winner: boundaries \(human 1\.000, resolved\)/);
 
       const run = readRun(out);
       const expected: Record<string, number> = { boundaries: 1, arithmetic: 0.75, logic: 0 };

@@ -26,7 +26,7 @@ import {
 } from '../experiments/traces.ts';
 import { renderTrajectory } from '../experiments/trajectory.ts';
 import { SANDBOX_PREFIX } from '../env/sandbox/local.ts';
-import { PTY_BRIDGE, removeDir } from './helpers.ts';
+import { ptyCli, removeDir } from './helpers.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const BIN = path.join(ROOT, 'bin', 'repogym.js');
@@ -439,43 +439,27 @@ describe('compare --human interrupted', () => {
     'probe: Ctrl-C at a rating prompt stops with a clear message; episodes stored unrated, no bandit, lock released',
     async () => {
       const out = path.join(dir, 'human-ctrlc');
-      const child = spawn(
-        'python3',
-        [
-          '-c',
-          PTY_BRIDGE,
-          'node',
-          BIN,
-          'compare',
-          '--task',
-          TASK,
-          '--strategies',
-          'boundaries,logic',
-          '--max-steps',
-          '12',
-          '--out',
-          out,
-          '--human',
-        ],
-        { cwd: ROOT, stdio: ['pipe', 'pipe', 'inherit'] },
-      );
-      let output = '';
-      const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+      const { child, exited, output, waitFor } = ptyCli([
+        'compare',
+        '--task',
+        TASK,
+        '--strategies',
+        'boundaries,logic',
+        '--max-steps',
+        '12',
+        '--out',
+        out,
+        '--human',
+      ]);
       try {
-        await new Promise<void>((resolve, reject) => {
-          child.stdout.on('data', (c: Buffer) => {
-            output += c.toString();
-            if (/boundaries \(1\/2\): how good is this result\?/.test(output)) resolve();
-          });
-          void exited.then((code) => reject(new Error(`exited (${code}) before the prompt:\n${output}`)));
-        });
+        await waitFor(/boundaries \(1\/2\): how good is this result\?/);
         child.stdin.write('\x03');
         const code = await exited;
         expect(code).not.toBe(0);
       } finally {
         if (child.exitCode === null) child.kill();
       }
-      expect(output).toMatch(
+      expect(output()).toMatch(
         /rating cancelled: the episodes are stored without ratings and nothing was learned/,
       );
       const db = new Database(path.join(out, 'runs.sqlite'), { readonly: true });

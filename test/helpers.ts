@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtemp, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -89,7 +90,7 @@ export async function longestStall<T>(
 }
 
 // A pseudo-terminal around the CLI: what the child writes comes out on stdout, what we write reaches its tty.
-export const PTY_BRIDGE = String.raw`
+const PTY_BRIDGE = String.raw`
 import fcntl, os, pty, select, struct, sys, termios
 pid, fd = pty.fork()
 if pid == 0:
@@ -115,6 +116,51 @@ while True:
 _, status = os.waitpid(pid, 0)
 sys.exit(os.waitstatus_to_exitcode(status))
 `;
+
+/**
+ * `repogym <args>` on a terminal (through PTY_BRIDGE). `waitFor` resolves once the output, past what earlier
+ * waits consumed, matches; it rejects if the CLI exits first. What is written to `child.stdin` reaches its tty.
+ */
+export function ptyCli(args: string[]) {
+  const root = path.resolve(import.meta.dirname, '..');
+  const child = spawn('python3', ['-c', PTY_BRIDGE, 'node', path.join(root, 'bin', 'repogym.js'), ...args], {
+    cwd: root,
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
+  let output = '';
+  let seen = 0;
+  const waiters: { pattern: RegExp; resolve: () => void }[] = [];
+  const check = () => {
+    for (const w of [...waiters]) {
+      const match = w.pattern.exec(output.slice(seen));
+      if (match) {
+        seen += match.index + match[0].length;
+        waiters.splice(waiters.indexOf(w), 1);
+        w.resolve();
+      }
+    }
+  };
+  child.stdout.on('data', (chunk: Buffer) => {
+    output += chunk.toString();
+    check();
+  });
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  return {
+    child,
+    exited,
+    output: () => output,
+    waitFor: (pattern: RegExp) =>
+      Promise.race([
+        new Promise<void>((resolve) => {
+          waiters.push({ pattern, resolve });
+          check();
+        }),
+        exited.then((code) => {
+          throw new Error(`the CLI exited (${code}) before printing ${pattern}:\n${output}`);
+        }),
+      ]),
+  };
+}
 
 /** Runs at most `limit` of the wrapped functions at once: two cores, and each grading spawns a test run. */
 export function limiter(limit: number) {
