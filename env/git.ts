@@ -14,6 +14,8 @@ export interface GitOptions {
   cwd: string;
   env?: Record<string, string>;
   input?: string;
+  /** gitSequence: an argv prefix its shell runs under (nsenter into a rootless overlay's namespaces). */
+  runUnder?: string[];
 }
 
 export class GitError extends Error {
@@ -67,9 +69,10 @@ export function gitSequence(commands: string[][], opts: GitOptions): Promise<str
   const script = commands
     .map((args, i) => `git ${args.map(quote).join(' ')}${i < commands.length - 1 ? ' >/dev/null' : ''}`)
     .join(' && ');
+  const [file, ...argv] = [...(opts.runUnder ?? []), 'sh', '-c', script];
   return run(
-    'sh',
-    ['-c', script],
+    file!,
+    argv,
     commands.flatMap((args, i) => (i ? ['&& git', ...args] : args)),
     opts,
   );

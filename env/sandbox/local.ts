@@ -23,7 +23,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { finished } from 'node:stream/promises';
 import { promisify } from 'node:util';
-import { FIXED_IDENTITY, git, GitError, gitSequence } from '../git.ts';
+import { FIXED_IDENTITY, git, gitSequence } from '../git.ts';
 import { createContainment, processAlive, sweepStaleCgroups } from './containment.ts';
 import { DEFAULT_MAX_OUTPUT_BYTES, runCommand, scrubbedEnv } from './exec.ts';
 import { bwrapPrefix, resolveIsolation, type IsolationMode } from './isolation.ts';
@@ -447,48 +447,6 @@ export async function createLocalSandbox(
   return new LocalSandbox(tree, layer, pristine, runner);
 }
 
-/**
- * Runs git `commands` in the keeper's namespaces, as `gitSequence` would on the host: git resolves its work tree
- * with realpath, which reads `/proc/<pid>/root` as `/` and would land on the empty mount point here. User and
- * system config are off as in env/git.ts, and so are the two files git reads even then; git.ts's other settings
- * only restate, for these commands, git's defaults and what our own `git init` wrote to the pristine config.
- */
-async function gitInKeeper(
-  keeper: Keeper,
-  commands: string[][],
-  cwd: string,
-  env: Record<string, string>,
-): Promise<string> {
-  const quote = (arg: string) => `'${arg.replaceAll("'", `'\\''`)}'`;
-  const neutral = ['-c', 'core.excludesFile=/dev/null', '-c', 'core.attributesFile=/dev/null'];
-  const script = commands
-    .map(
-      (args, i) =>
-        `git ${[...neutral, ...args].map(quote).join(' ')}${i < commands.length - 1 ? ' >/dev/null' : ''}`,
-    )
-    .join(' && ');
-  const [file, ...args] = [...enterKeeper(keeper, keeper.via + cwd), 'sh', '-c', script];
-  try {
-    const { stdout } = await execFileAsync(file!, args, {
-      env: {
-        PATH: process.env.PATH ?? '/usr/bin:/bin',
-        GIT_CONFIG_GLOBAL: '/dev/null',
-        GIT_CONFIG_NOSYSTEM: '1',
-        GIT_TERMINAL_PROMPT: '0',
-        ...env,
-      },
-      maxBuffer: 256 * 1024 * 1024,
-      encoding: 'utf8',
-    });
-    return stdout;
-  } catch (err) {
-    // A GitError, as from gitSequence: the env reports a diff git could not take as the agent's doing.
-    const { stderr, code, message } = err as { stderr?: string; code?: unknown; message: string };
-    const shown = commands.flatMap((command, i) => (i ? ['&& git', ...command] : command));
-    throw new GitError(shown, stderr || message, typeof code === 'number' ? code : null);
-  }
-}
-
 class LocalSandbox implements Sandbox {
   private disposed = false;
   readonly root: string;
@@ -591,8 +549,12 @@ class LocalSandbox implements Sandbox {
       ['add', '-A'],
       ['diff', '--cached', '--binary', this.pristine.head],
     ];
-    if (this.tree.keeper) return gitInKeeper(this.tree.keeper, commands, this.root, env);
-    return gitSequence(commands, { cwd: this.root, env });
+    const { keeper } = this.tree;
+    if (!keeper) return gitSequence(commands, { cwd: this.root, env });
+    // In the keeper's namespaces: git resolves its work tree with realpath, which reads `/proc/<pid>/root` as
+    // `/` and would land on the empty mount point here.
+    const hostCwd = keeper.via + this.root;
+    return gitSequence(commands, { cwd: hostCwd, env, runUnder: enterKeeper(keeper, hostCwd) });
   }
 
   async dispose(): Promise<void> {
