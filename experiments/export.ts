@@ -1,7 +1,6 @@
 // Arrow IPC (file format) export of a run: episodes.arrow, steps.arrow and rewards.arrow, typed for analysts (pandas, polars,
 // DuckDB): timestamps as timestamps, low-cardinality strings as dictionaries, numbers as numbers; JSON text only
 // for actions and recorded signals, whose shape varies.
-import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import {
@@ -25,7 +24,7 @@ import {
 } from 'apache-arrow';
 import Database from 'better-sqlite3';
 import { COMPONENT_NAMES } from '../rewards/components.ts';
-import { RunStore } from './store.ts';
+import { upgradeStore } from './store.ts';
 
 const dict = () => new Dictionary(new Utf8(), new Int32());
 
@@ -335,10 +334,7 @@ export async function exportArrow(runDir: string): Promise<{
   banditUpdates: string;
   rows: number[];
 }> {
-  const file = path.join(runDir, 'runs.sqlite');
-  if (!existsSync(file)) throw new Error(`no run store at ${file}`);
-  // Opening it as a store first brings a store written by an older version up to the current schema.
-  new RunStore(file).close();
+  const file = upgradeStore(runDir);
   const db = new Database(file, { readonly: true, fileMustExist: true });
   try {
     const select = (columns: Record<string, DataType>, from: string) =>

@@ -1,6 +1,5 @@
 // `repogym report <run>`: a self-contained report.html (charts rendered to inline SVG with Vega-Lite in Node:
 // no script, no CDN, works offline) and a report.md with the same tables.
-import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import Database from 'better-sqlite3';
@@ -9,7 +8,7 @@ import { compile, type TopLevelSpec } from 'vega-lite';
 import { primaryOf } from './rescore.ts';
 import { bootstrapMean, pairedPermutation } from './stats.ts';
 import { runStatistics, type RunStatistics } from './summary.ts';
-import { RunStore, type StoredEpisode, type StoredStep } from './store.ts';
+import { upgradeStore, type StoredEpisode, type StoredStep } from './store.ts';
 import { modelCost } from './trajectory.ts';
 import { tournamentGroups, winnerRows, type TournamentGroup } from './report-tournaments.ts';
 import { formatMs, readTrace, timeline, type TimelineRow } from './traces.ts';
@@ -559,10 +558,7 @@ function tournamentsHtml(groups: TournamentGroup[], limit = 100): string {
 }
 
 export async function writeReport(runDir: string): Promise<{ html: string; md: string; charts: number }> {
-  const file = path.join(runDir, 'runs.sqlite');
-  if (!existsSync(file)) throw new Error(`no run store at ${file}`);
-  // Opening it as a store first brings a store written by an older version up to the current schema.
-  new RunStore(file).close();
+  const file = upgradeStore(runDir);
   const db = new Database(file, { readonly: true, fileMustExist: true });
   try {
     const experiment = db

@@ -1,6 +1,8 @@
 // The run store: one SQLite file per run directory (WAL mode). An episode and all its steps are written in one
 // transaction when the episode ends, so a crash leaves either the whole episode or nothing; the UNIQUE key
 // (experiment, task, seed, epoch, policy) makes a resumed run unable to duplicate one. Schema: docs/store.md.
+import { existsSync } from 'node:fs';
+import path from 'node:path';
 import Database from 'better-sqlite3';
 import type { Observation } from '../env/types.ts';
 import type { BanditState } from '../policies/bandits/index.ts';
@@ -550,4 +552,15 @@ function stepValues(episodeId: string, s: StepRow) {
     output_tokens: s.usage?.outputTokens ?? null,
     usd: s.usage?.usd ?? null,
   };
+}
+
+/**
+ * The store file of a run directory, brought up to the current schema first (a store written by an older
+ * version gains its columns and tables, as when a run opens it); throws when there is none.
+ */
+export function upgradeStore(runDir: string): string {
+  const file = path.join(runDir, 'runs.sqlite');
+  if (!existsSync(file)) throw new Error(`no run store at ${file}`);
+  new RunStore(file).close();
+  return file;
 }
