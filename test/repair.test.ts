@@ -17,7 +17,7 @@ import {
   repoFileOf,
   traceSuspicion,
 } from '../policies/repair/localise.ts';
-import { orderCandidates } from '../policies/repair/policy.ts';
+import { orderCandidates, strategyContext } from '../policies/repair/policy.ts';
 import type { BanditContext } from '../policies/bandits/index.ts';
 import { REPAIR_STRATEGIES, repairPolicy, repairStrategy } from '../policies/repair/index.ts';
 import { ALL_KINDS } from '../datasets/synth/mutate.ts';
@@ -100,6 +100,29 @@ describe('candidate order', () => {
       'swap_operator',
     ]);
     expect(orderCandidates(pool, repairStrategy('logic'))[0]!.kind).toBe('negate_condition');
+  });
+
+  it('the chooser’s context: per family, the share of the top-scored lines that admit it', () => {
+    const pool = [
+      candidate('negate_condition', 1, 3),
+      candidate('flip_comparison', 1, 3),
+      candidate('flip_comparison', 1, 4),
+      candidate('swap_operator', 0.5, 9),
+    ];
+    const at = (line: number, score: number) => ({ file: 'a.py', line, score });
+    const share = (context: BanditContext, kind: string) =>
+      context.features[1 + ALL_KINDS.indexOf(kind as never)];
+    // Lines 3 and 4 tie at the top; line 7 is as suspicious but admits no candidate; line 9 is below.
+    const context = strategyContext(pool, [at(3, 1), at(4, 1), at(7, 1), at(9, 0.5)]);
+    expect(context.features[0]).toBe(1);
+    expect(share(context, 'flip_comparison')).toBeCloseTo(2 / 3);
+    expect(share(context, 'negate_condition')).toBeCloseTo(1 / 3);
+    expect(share(context, 'swap_operator')).toBe(0);
+    // Nothing suspected: every line a candidate was built on counts.
+    const blind = strategyContext(pool, []);
+    expect(share(blind, 'flip_comparison')).toBeCloseTo(2 / 3);
+    expect(share(blind, 'swap_operator')).toBeCloseTo(1 / 3);
+    expect(strategyContext([], []).features).toEqual([1, ...ALL_KINDS.map(() => 0)]);
   });
 
   it('the strategies cover every template family, each strategy with its own first family', () => {
@@ -312,12 +335,13 @@ describe('repair policy on real repositories', () => {
       await env.close();
     }
     expect(contexts).toHaveLength(1);
-    expect(contexts[0]!.names).toEqual(['bias', ...REPAIR_STRATEGIES.map((s) => `focus_${s.name}`)]);
+    expect(contexts[0]!.names).toEqual(['bias', ...ALL_KINDS.map((k) => `top_${k}`)]);
     const [bias, ...shares] = contexts[0]!.features;
     expect(bias).toBe(1);
     for (const share of shares) expect(share).toBeGreaterThanOrEqual(0);
-    // The buggy line is a comparison: comparisons are among the top candidates.
-    expect(shares[0]).toBeGreaterThan(0);
+    for (const share of shares) expect(share).toBeLessThanOrEqual(1);
+    // The buggy line is a comparison: the most suspicious lines admit a flipped comparison.
+    expect(shares[ALL_KINDS.indexOf('flip_comparison')]).toBeGreaterThan(0);
     expect(policy.info!().strategy).toBe('boundaries');
     expect(() => repairPolicy({})).toThrow(/either a strategy or a chooser/);
   });
@@ -367,7 +391,7 @@ describe('repair policy on real repositories', () => {
           const info = JSON.parse(row.policy_info_json) as {
             event: { context: { features: number[] }; updated: boolean };
           };
-          expect(info.event.context.features).toHaveLength(1 + REPAIR_STRATEGIES.length);
+          expect(info.event.context.features).toHaveLength(1 + ALL_KINDS.length);
           expect(info.event.updated).toBe(true);
         }
         const states = db.prepare("SELECT COUNT(*) AS n FROM bandit_state WHERE policy = 'lin'").get() as {

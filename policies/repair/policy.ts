@@ -5,12 +5,12 @@ import { readFileSync } from 'node:fs';
 import { isTestPath } from '../../env/diff.ts';
 import { shellQuote } from '../../env/grading.ts';
 import type { Observation, TestResult } from '../../env/types.ts';
-import { languageOf, mutantsOf, type Mutant } from '../../datasets/synth/mutate.ts';
+import { ALL_KINDS, languageOf, mutantsOf, type Mutant } from '../../datasets/synth/mutate.ts';
 import type { BanditContext } from '../bandits/index.ts';
 import type { EpisodeContext, Policy } from '../types.ts';
 import { combine, probeSuspicion, rankFiles, traceSuspicion, type Suspicion } from './localise.ts';
 import { reproductionOf, type Reproduction } from './reproduce.ts';
-import { REPAIR_STRATEGIES, repairStrategy, type RepairStrategy } from './strategies.ts';
+import { repairStrategy, type RepairStrategy } from './strategies.ts';
 
 export interface RepairOptions {
   /** A fixed strategy; or leave it out and pass `choose`. */
@@ -119,22 +119,27 @@ export function orderCandidates(candidates: Candidate[], strategy: RepairStrateg
 }
 
 /**
- * What a strategy chooser sees: a bias term and, per strategy, the share of the most suspicious candidates
- * (the top suspiciousness band) whose template family the strategy tries first — which kinds of change the
- * localised code admits.
+ * What a strategy chooser sees: a bias term and, per template family, the share of the most suspicious lines
+ * (those tied at the top score; every candidate's line when nothing is suspected) that admit a candidate of
+ * that family — which kinds of change the localised code admits. Per family, not per strategy, and per line,
+ * not per candidate: replayed on the train split this doubled the bandits' power (docs/decisions.md).
  */
-export function strategyContext(candidates: Candidate[]): BanditContext {
-  const band = (c: Candidate) => Math.floor(c.score * 4);
-  const topBand = Math.max(-1, ...candidates.map(band));
-  const top = candidates.filter((c) => band(c) === topBand);
+export function strategyContext(
+  candidates: Candidate[],
+  localisation: { file: string; line: number; score: number }[],
+): BanditContext {
+  const key = (l: { file: string; line: number }) => `${l.file}:${l.line}`;
+  const top = localisation.filter((l) => l.score === localisation[0]?.score);
+  const lines = new Set((top.length ? top : candidates).map(key));
+  const kindsAt = new Map<string, Set<string>>();
+  for (const c of candidates) {
+    if (lines.has(key(c))) kindsAt.set(key(c), (kindsAt.get(key(c)) ?? new Set()).add(c.kind));
+  }
+  const share = (kind: string) =>
+    lines.size ? [...lines].filter((l) => kindsAt.get(l)?.has(kind)).length / lines.size : 0;
   return {
-    names: ['bias', ...REPAIR_STRATEGIES.map((s) => `focus_${s.name}`)],
-    features: [
-      1,
-      ...REPAIR_STRATEGIES.map((s) =>
-        top.length ? top.filter((c) => s.families.includes(c.kind)).length / top.length : 0,
-      ),
-    ],
+    names: ['bias', ...ALL_KINDS.map((k) => `top_${k}`)],
+    features: [1, ...ALL_KINDS.map(share)],
   };
 }
 
@@ -241,7 +246,7 @@ export function repairPolicy(opts: RepairOptions): Policy {
       return mutants.map((m) => ({ ...m, file, score: suspicion.get(file)?.get(m.line) ?? 0 }));
     };
     const candidates = (await Promise.all([...current.keys()].map(candidatesOf))).flat();
-    context = strategyContext(candidates);
+    context = strategyContext(candidates, localisation);
     strategy ??= repairStrategy(await opts.choose!(context));
     const chosen = strategy;
     let queue = orderCandidates(
