@@ -29,6 +29,7 @@ import { ConfigError, loadConfig } from '../experiments/config.ts';
 import { runEpisode } from '../experiments/episode.ts';
 import { exportArrow } from '../experiments/export.ts';
 import { writeReport } from '../experiments/report.ts';
+import { formatReplay, loadMatrix, replayBandits } from '../experiments/replay.ts';
 import { runExperiment, type RunProgress } from '../experiments/runner.ts';
 import { formatStatistics } from '../experiments/summary.ts';
 import { compareVariants, formatComparison, readVariantsFile, rescoreRun } from '../experiments/rescore.ts';
@@ -532,7 +533,45 @@ export async function main(args: string[]): Promise<number> {
               }),
           (argv) => set(experimentRunCommand(argv)),
         )
-        .demandCommand(1, 'name an experiment command: run'),
+        .command(
+          'replay <config>',
+          "estimate the config's bandits (mean reward, power against random) by exact replay over a strategy matrix run (docs/replay.md)",
+          (y2) =>
+            y2
+              .positional('config', { type: 'string', demandOption: true })
+              .option('matrix', {
+                type: 'string',
+                demandOption: true,
+                describe: 'run directory of every repair strategy on every task',
+              })
+              .option('tasks', { type: 'number', describe: 'tasks per draw (default: all of the part)' })
+              .option('draws', { type: 'number', default: 200 })
+              .option('part', {
+                choices: ['train', 'test', 'all'] as const,
+                describe: "side of the config's split to draw from (default: train)",
+              })
+              .option('json', { type: 'boolean', default: false })
+              .check((argv) => {
+                if (!Number.isInteger(argv.draws) || argv.draws < 1)
+                  throw new UsageError('--draws must be an integer ≥ 1');
+                return true;
+              }),
+          (argv) =>
+            set(
+              (async () => {
+                const config = await loadConfig(argv.config);
+                const matrix = loadMatrix(argv.matrix, config.reward.primary);
+                const result = await replayBandits(config, matrix, {
+                  ...(argv.tasks !== undefined ? { tasks: argv.tasks } : {}),
+                  ...(argv.part ? { part: argv.part } : {}),
+                  draws: argv.draws,
+                });
+                console.log(argv.json ? JSON.stringify(result) : formatReplay(result, argv.matrix));
+                return 0;
+              })(),
+            ),
+        )
+        .demandCommand(1, 'name an experiment command: run, replay'),
     )
     .command(
       'export <run>',

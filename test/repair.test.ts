@@ -9,6 +9,7 @@ import { CodingEnv } from '../env/coding-env.ts';
 import { git } from '../env/git.ts';
 import { loadConfig, parseConfig } from '../experiments/config.ts';
 import { runEpisode, type StepRecord } from '../experiments/episode.ts';
+import { loadMatrix } from '../experiments/replay.ts';
 import { runExperiment } from '../experiments/runner.ts';
 import {
   combine,
@@ -400,6 +401,32 @@ describe('repair policy on real repositories', () => {
         expect(states.n).toBeGreaterThan(0);
       } finally {
         db.close();
+      }
+      // What makes `experiment replay` exact: given its strategy the policy is deterministic, so a run of every
+      // strategy (a tournament) records the reward each bandit episode got for the arm it chose.
+      const matrixConfig = parseConfig(
+        [
+          'name: repair-matrix',
+          `dataset: {name: ${JSON.stringify(python.jsonl)}}`,
+          'policies: [{name: tournament, id: m, strategies: [boundaries, logic], inner: {name: repair}}]',
+          'budgets: {max_steps: 20}',
+          'reward: {primary: production}',
+        ].join('\n'),
+      );
+      await runExperiment(matrixConfig, { outDir: path.join(out, 'matrix') });
+      const matrix = loadMatrix(path.join(out, 'matrix'), 'production');
+      expect(matrix).toHaveLength(1);
+      expect(Object.keys(matrix[0]!.rewards).sort()).toEqual(['boundaries', 'logic']);
+      const live = new Database(path.join(out, 'runs.sqlite'), { readonly: true });
+      try {
+        const episodes = live.prepare('SELECT arm, reward FROM episodes').all() as {
+          arm: string;
+          reward: number;
+        }[];
+        for (const e of episodes) expect(e.reward).toBeCloseTo(matrix[0]!.rewards[e.arm]!, 3);
+        expect(episodes).toHaveLength(4);
+      } finally {
+        live.close();
       }
     } finally {
       await removeDir(out);
