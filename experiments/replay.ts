@@ -210,13 +210,14 @@ export function formatReplay(r: ReplayResult, matrixDir: string): string {
       `gain over ${r.baseline.policy}`,
       `power (p < ${r.alpha})`,
     ],
+    style: { head: [], border: [] },
   });
   table.push([r.baseline.policy, interval(r.baseline.reward), '', '']);
   for (const p of r.policies) {
     table.push([`${p.policy} (${p.kind})`, interval(p.reward), interval(p.gain), p.power.toFixed(2)]);
   }
   return [
-    `replayed over ${matrixDir}: ${r.draws} draws of ${r.tasks} ${r.part} tasks (of ${r.pool}) × ${r.epochs} epochs`,
+    `replayed over ${matrixDir}: ${r.draws} draws of ${r.tasks} tasks from the ${r.pool} ${r.part === 'all' ? 'in the matrix' : `${r.part} tasks`}, × ${r.epochs} epochs`,
     table.toString(),
   ].join('\n');
 }
