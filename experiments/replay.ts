@@ -3,66 +3,148 @@
 // task records what any chooser would get. Replaying many task draws and orders through the real bandit code
 // estimates a design's mean reward and the power of its paired test against random in seconds, where running
 // the design that many times would take hours. Choose a design on the train split, then run it on the test split.
+import { existsSync } from 'node:fs';
+import path from 'node:path';
 import Database from 'better-sqlite3';
 import Table from 'cli-table3';
 import { seededRandom } from '../env/coding-env.ts';
 import { makeBandit, type BanditContext } from '../policies/bandits/index.ts';
+import { STRATEGY_CONTEXT_NAMES } from '../policies/repair/policy.ts';
 import { ConfigError, policyLabel, type ExperimentConfig } from './config.ts';
 import { inTestSplit } from './runner.ts';
 import { bootstrapMean, pairedPermutation, type Interval } from './stats.ts';
-import { upgradeStore } from './store.ts';
 
 export interface MatrixTask {
   taskId: string;
-  /** What the policy showed a chooser; null when the episode ended before a strategy was chosen. */
+  /** What the policy showed a chooser; null when the episodes ended before a strategy was chosen. */
   context: BanditContext | null;
   /** Reward under the replayed variant, per strategy. */
   rewards: Record<string, number>;
 }
 
+export interface Matrix {
+  tasks: MatrixTask[];
+  /** The matrix run's own config, as stored: what it ran the strategies on and with. */
+  config: { dataset?: { name?: string }; budgets?: { max_steps?: number } };
+}
+
+/** Rewards of one task and strategy may differ this much between episodes (the timing part of a reward). */
+const REWARD_TOLERANCE = 0.01;
+
 /**
  * Per task, the reward of each strategy under `variant` and the chooser's context, from a run of fixed
- * strategies (policies `{name: repair, strategy}` or a tournament). Infra failures are left out.
+ * strategies (policies `{name: repair, strategy}` or a tournament). Infra failures are left out. Opened read-only:
+ * a replay never changes the run it reads.
  */
-export function loadMatrix(runDir: string, variant: string): MatrixTask[] {
-  const db = new Database(upgradeStore(runDir), { readonly: true });
+export function loadMatrix(runDir: string, variant: string): Matrix {
+  const file = path.join(runDir, 'runs.sqlite');
+  if (!existsSync(file)) throw new ConfigError(`no run store at ${file}`);
+  let db: Database.Database;
   try {
-    const rows = db
-      .prepare(
-        `SELECT e.task_id, e.policy_info_json, r.value FROM episodes e
-         JOIN rewards r ON r.episode_id = e.id AND r.variant = ?
-         WHERE e.failure_class IS NOT 'infra' ORDER BY e.epoch, e.seed, e.id`,
-      )
-      .all(variant) as { task_id: string; policy_info_json: string | null; value: number }[];
-    if (rows.length === 0) {
+    db = new Database(file, { readonly: true, fileMustExist: true });
+  } catch (err) {
+    throw new ConfigError(`${file}: ${(err as Error).message}`);
+  }
+  try {
+    const query = <T>(sql: string, ...args: unknown[]): T[] => {
+      try {
+        return db.prepare(sql).all(...args) as T[];
+      } catch (err) {
+        throw new ConfigError(`${file} is not a readable run store: ${(err as Error).message}`);
+      }
+    };
+    const experiment = query<{ config_json: string }>('SELECT config_json FROM experiments LIMIT 1')[0];
+    const rows = query<{
+      id: string;
+      task_id: string;
+      policy_info_json: string | null;
+      infra: number;
+      value: number | null;
+    }>(
+      `SELECT e.id, e.task_id, e.policy_info_json, e.failure_class IS 'infra' AS infra, r.value FROM episodes e
+       LEFT JOIN rewards r ON r.episode_id = e.id AND r.variant = ? ORDER BY e.rowid`,
+      variant,
+    );
+    if (!experiment || rows.length === 0) throw new ConfigError(`${file} holds no episodes`);
+    if (!rows.some((r) => r.value !== null)) {
       throw new ConfigError(
         `${runDir} has no episodes scored under "${variant}" (rescore it: repogym rewards rescore ${runDir} --variants ${variant})`,
       );
     }
-    const tasks = new Map<string, MatrixTask>();
+    const tasks = new Map<string, MatrixTask & { contextOf: Map<string, BanditContext | null> }>();
     for (const row of rows) {
-      const info = JSON.parse(row.policy_info_json ?? '{}') as {
-        strategy?: string;
-        context?: BanditContext | null;
-      };
-      if (!info.strategy) {
-        throw new ConfigError(
-          `${runDir}: an episode of ${row.task_id} records no repair strategy: not a strategy matrix`,
-        );
+      const where = `${runDir}: episode ${row.id} (${row.task_id})`;
+      let info: { strategy?: string; context?: BanditContext | null };
+      try {
+        info = JSON.parse(row.policy_info_json ?? '{}') as typeof info;
+      } catch {
+        throw new ConfigError(`${where}: policy_info_json is not JSON`);
+      }
+      if (typeof info?.strategy !== 'string') {
+        throw new ConfigError(`${where} records no repair strategy: not a strategy matrix`);
       }
       const task = tasks.get(row.task_id) ?? {
         taskId: row.task_id,
-        context: info.context ?? null,
-        rewards: {},
+        context: null,
+        rewards: {} as Record<string, number>,
+        contextOf: new Map<string, BanditContext | null>(),
       };
-      // Later epochs and seeds repeat the first: the policy is deterministic given the strategy.
-      task.rewards[info.strategy] ??= row.value;
       tasks.set(row.task_id, task);
+      if (row.infra || row.value === null) continue;
+      const context = info.context ?? null;
+      if (context !== null && !validContext(context))
+        throw new ConfigError(`${where}: its context is not { features: number[] }`);
+      const known = task.rewards[info.strategy];
+      // The policy is deterministic given its strategy: a repeat that disagrees means the matrix is not one.
+      if (known !== undefined && Math.abs(known - row.value) > REWARD_TOLERANCE) {
+        throw new ConfigError(
+          `${where}: ${info.strategy} got ${row.value} here and ${known} in another episode`,
+        );
+      }
+      task.rewards[info.strategy] ??= row.value;
+      task.contextOf.set(info.strategy, context);
     }
-    return [...tasks.values()];
+    return {
+      config: JSON.parse(experiment.config_json) as Matrix['config'],
+      tasks: [...tasks.values()].map(({ contextOf, ...task }) => ({
+        ...task,
+        context: sharedContext(runDir, task, contextOf),
+      })),
+    };
   } finally {
     db.close();
   }
+}
+
+const validContext = (c: unknown): c is BanditContext =>
+  Array.isArray((c as BanditContext).features) && (c as BanditContext).features.every(Number.isFinite);
+
+/**
+ * The context is computed before the strategy matters, so every strategy of a task must show the same one; a
+ * task whose episodes all ended before a choice must have paid every strategy the same.
+ */
+function sharedContext(
+  runDir: string,
+  task: MatrixTask,
+  contextOf: Map<string, BanditContext | null>,
+): BanditContext | null {
+  const contexts = [...contextOf.values()];
+  const first = contexts.find((c) => c !== null) ?? null;
+  const key = (c: BanditContext | null) => JSON.stringify(c?.features ?? null);
+  if (contexts.some((c) => key(c) !== key(first))) {
+    throw new ConfigError(
+      `${runDir}: the strategies of ${task.taskId} saw different contexts: not a strategy matrix`,
+    );
+  }
+  if (first === null) {
+    const rewards = Object.values(task.rewards);
+    if (rewards.some((r) => Math.abs(r - rewards[0]!) > REWARD_TOLERANCE)) {
+      throw new ConfigError(
+        `${runDir}: ${task.taskId} ended before any choice, yet its strategies got different rewards`,
+      );
+    }
+  }
+  return first;
 }
 
 export interface ReplayOptions {
@@ -92,6 +174,8 @@ export interface ReplayResult {
   pool: number;
   tasks: number;
   epochs: number;
+  /** Episodes per task per epoch, as the config's `seeds`. */
+  seeds: number;
   draws: number;
   alpha: number;
   baseline: { policy: string; reward: Interval };
@@ -100,25 +184,28 @@ export interface ReplayResult {
 
 export async function replayBandits(
   config: ExperimentConfig,
-  matrix: MatrixTask[],
+  matrix: Matrix,
   opts: ReplayOptions = {},
 ): Promise<ReplayResult> {
   const bandits = config.policies.flatMap((p) => (p.name === 'bandit' ? [p] : []));
   const baseline = bandits.find((p) => p.bandit.kind === 'random');
   if (!baseline)
     throw new ConfigError('replay compares bandits with a uniform-random one: the config has none');
+  checkComparable(config, matrix);
   const { split } = config.dataset;
-  const part = opts.part ?? (split ? 'train' : 'all');
+  // The side the config does not run, by default: choose there, run the choice on the other.
+  const part = opts.part ?? (split ? (split.part === 'test' ? 'train' : 'test') : 'all');
   if (part !== 'all' && !split) throw new ConfigError(`--part ${part} needs a dataset.split in the config`);
-  const pool = matrix.filter(
+  const pool = matrix.tasks.filter(
     (t) => part === 'all' || inTestSplit(t.taskId, split!.test_fraction, split!.seed) === (part === 'test'),
   );
+  if (pool.length === 0) throw new ConfigError(`the matrix holds none of the config's ${part} tasks`);
   for (const p of bandits) {
     for (const t of pool) {
       const missing = p.arms.find((arm) => !(arm in t.rewards));
       if (missing !== undefined) {
         throw new ConfigError(
-          `the matrix has no "${missing}" episode of ${t.taskId} (policy ${policyLabel(p)})`,
+          `the matrix has no graded "${missing}" episode of ${t.taskId} (policy ${policyLabel(p)}); infra failures do not count`,
         );
       }
     }
@@ -130,20 +217,26 @@ export async function replayBandits(
     );
   }
   const draws = opts.draws ?? 200;
+  if (!Number.isInteger(draws) || draws < 1) throw new ConfigError('draws must be an integer ≥ 1');
   const alpha = opts.alpha ?? 0.05;
   const means = new Map(bandits.map((p) => [policyLabel(p), [] as number[]]));
   const gains = new Map(bandits.map((p) => [policyLabel(p), [] as number[]]));
   const wins = new Map(bandits.map((p) => [policyLabel(p), 0]));
   for (let draw = 0; draw < draws; draw++) {
     const random = seededRandom(config.seed * 7919 + draw);
-    const chosen = shuffle(pool, random).slice(0, n);
+    // `order: dataset` plays the drawn tasks in the matrix's order (the order its run met them).
+    const drawn = new Set(shuffle(pool, random).slice(0, n));
+    const chosen = pool.filter((t) => drawn.has(t));
     const order: MatrixTask[] = [];
     for (let epoch = 0; epoch < config.epochs; epoch++) {
-      order.push(...(config.order === 'shuffled' ? shuffle(chosen, random) : chosen));
+      for (const task of config.order === 'shuffled' ? shuffle(chosen, random) : chosen) {
+        for (let seed = 0; seed < config.seeds; seed++) order.push(task);
+      }
     }
     const rewards = new Map<string, number[]>();
     for (const p of bandits) {
-      // Each draw its own bandit seed, so the estimate averages over the bandits' own randomness too.
+      // A seed per draw (a live run's bandits share the experiment seed), so the estimate averages over the
+      // bandits' own randomness too.
       const bandit = makeBandit(p.bandit, p.arms, draw + 1);
       const got: number[] = [];
       for (const task of order) {
@@ -152,7 +245,12 @@ export async function replayBandits(
           got.push(task.rewards[p.arms[0]!]!);
           continue;
         }
-        const { arm } = await bandit.select(task.context);
+        let arm: string;
+        try {
+          ({ arm } = await bandit.select(task.context));
+        } catch (err) {
+          throw new ConfigError(`${task.taskId}: ${(err as Error).message}`);
+        }
         const reward = task.rewards[arm]!;
         await bandit.update(arm, reward, task.context);
         got.push(reward);
@@ -175,6 +273,7 @@ export async function replayBandits(
     pool: pool.length,
     tasks: n,
     epochs: config.epochs,
+    seeds: config.seeds,
     draws,
     alpha,
     baseline: { policy: policyLabel(baseline), reward: bootstrapMean(means.get(policyLabel(baseline))!) },
@@ -188,6 +287,36 @@ export async function replayBandits(
         power: wins.get(policyLabel(p))! / draws,
       })),
   };
+}
+
+/** Replay answers for the matrix's tasks, budget and policy: refuse a config it would silently misread. */
+function checkComparable(config: ExperimentConfig, matrix: Matrix): void {
+  const ran = matrix.config;
+  if (ran.dataset?.name !== config.dataset.name) {
+    throw new ConfigError(`the matrix ran on ${ran.dataset?.name}, the config on ${config.dataset.name}`);
+  }
+  if (ran.budgets?.max_steps !== config.budgets.max_steps) {
+    throw new ConfigError(
+      `the matrix ran at max_steps ${ran.budgets?.max_steps}, the config at ${config.budgets.max_steps}: its rewards would not be the config's`,
+    );
+  }
+  const { filter } = config.dataset;
+  if (filter.instance_ids || filter.languages || filter.limit) {
+    throw new ConfigError('replay draws from the whole split: drop dataset.filter (use --tasks)');
+  }
+  if (config.reward.shaping) {
+    throw new ConfigError(
+      'replay scores recorded rewards: a config with reward.shaping learns from more than that',
+    );
+  }
+  const stale = matrix.tasks.find(
+    (t) => t.context && JSON.stringify(t.context.names) !== JSON.stringify(STRATEGY_CONTEXT_NAMES),
+  );
+  if (stale) {
+    throw new ConfigError(
+      `the matrix recorded another repair context (${stale.context!.names?.join(', ') ?? 'unnamed'}) than this version's: run the matrix again`,
+    );
+  }
 }
 
 function shuffle<T>(items: readonly T[], random: () => number): T[] {

@@ -552,8 +552,10 @@ export async function main(args: string[]): Promise<number> {
               })
               .option('json', { type: 'boolean', default: false })
               .check((argv) => {
-                if (!Number.isInteger(argv.draws) || argv.draws < 1)
-                  throw new UsageError('--draws must be an integer ≥ 1');
+                if (!Number.isInteger(argv.draws) || argv.draws < 1 || argv.draws > 100_000)
+                  throw new UsageError('--draws must be an integer from 1 to 100000');
+                if (argv.tasks !== undefined && (!Number.isInteger(argv.tasks) || argv.tasks < 1))
+                  throw new UsageError('--tasks must be an integer ≥ 1');
                 return true;
               }),
           (argv) =>

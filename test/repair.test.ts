@@ -414,7 +414,7 @@ describe('repair policy on real repositories', () => {
         ].join('\n'),
       );
       await runExperiment(matrixConfig, { outDir: path.join(out, 'matrix') });
-      const matrix = loadMatrix(path.join(out, 'matrix'), 'production');
+      const matrix = loadMatrix(path.join(out, 'matrix'), 'production').tasks;
       expect(matrix).toHaveLength(1);
       expect(Object.keys(matrix[0]!.rewards).sort()).toEqual(['boundaries', 'logic']);
       const live = new Database(path.join(out, 'runs.sqlite'), { readonly: true });

@@ -124,6 +124,9 @@ export function orderCandidates(candidates: Candidate[], strategy: RepairStrateg
  * that family — which kinds of change the localised code admits. Per family, not per strategy, and per line,
  * not per candidate: replayed on the train split this doubled the bandits' power (docs/decisions.md).
  */
+/** The names of `strategyContext`'s features, in order. */
+export const STRATEGY_CONTEXT_NAMES: readonly string[] = ['bias', ...ALL_KINDS.map((k) => `top_${k}`)];
+
 export function strategyContext(
   candidates: Candidate[],
   localisation: { file: string; line: number; score: number }[],
@@ -138,7 +141,7 @@ export function strategyContext(
   const share = (kind: string) =>
     lines.size ? [...lines].filter((l) => kindsAt.get(l)?.has(kind)).length / lines.size : 0;
   return {
-    names: ['bias', ...ALL_KINDS.map((k) => `top_${k}`)],
+    names: [...STRATEGY_CONTEXT_NAMES],
     features: [1, ...ALL_KINDS.map(share)],
   };
 }
