@@ -548,7 +548,8 @@ export async function main(args: string[]): Promise<number> {
               .option('draws', { type: 'number', default: 200 })
               .option('part', {
                 choices: ['train', 'test', 'all'] as const,
-                describe: "side of the config's split to draw from (default: train)",
+                describe:
+                  "side of the config's split to draw from (default: the side the config does not run)",
               })
               .option('json', { type: 'boolean', default: false })
               .check((argv) => {

@@ -118,15 +118,15 @@ export function orderCandidates(candidates: Candidate[], strategy: RepairStrateg
   );
 }
 
+/** The names of `strategyContext`'s features, in order. */
+export const STRATEGY_CONTEXT_NAMES: readonly string[] = ['bias', ...ALL_KINDS.map((k) => `top_${k}`)];
+
 /**
  * What a strategy chooser sees: a bias term and, per template family, the share of the most suspicious lines
  * (those tied at the top score; every candidate's line when nothing is suspected) that admit a candidate of
  * that family — which kinds of change the localised code admits. Per family, not per strategy, and per line,
- * not per candidate: replayed on the train split this doubled the bandits' power (docs/decisions.md).
+ * not per candidate: replayed on the train split, this raised the paired test's power (docs/decisions.md).
  */
-/** The names of `strategyContext`'s features, in order. */
-export const STRATEGY_CONTEXT_NAMES: readonly string[] = ['bias', ...ALL_KINDS.map((k) => `top_${k}`)];
-
 export function strategyContext(
   candidates: Candidate[],
   localisation: { file: string; line: number; score: number }[],
