@@ -71,7 +71,10 @@ export function loadMatrix(runDir: string, variant: string): Matrix {
         `${runDir} has no episodes scored under "${variant}" (rescore it: repogym rewards rescore ${runDir} --variants ${variant})`,
       );
     }
-    const tasks = new Map<string, MatrixTask & { contextOf: Map<string, BanditContext | null> }>();
+    const tasks = new Map<
+      string,
+      { taskId: string; rewards: Record<string, number>; contextOf: Map<string, BanditContext | null> }
+    >();
     for (const row of rows) {
       const where = `${runDir}: episode ${row.id} (${row.task_id})`;
       let info: { strategy?: string; context?: BanditContext | null };
@@ -85,7 +88,6 @@ export function loadMatrix(runDir: string, variant: string): Matrix {
       }
       const task = tasks.get(row.task_id) ?? {
         taskId: row.task_id,
-        context: null,
         rewards: {} as Record<string, number>,
         contextOf: new Map<string, BanditContext | null>(),
       };
@@ -106,9 +108,10 @@ export function loadMatrix(runDir: string, variant: string): Matrix {
     }
     return {
       config: JSON.parse(experiment.config_json) as Matrix['config'],
-      tasks: [...tasks.values()].map(({ contextOf, ...task }) => ({
-        ...task,
-        context: sharedContext(runDir, task, contextOf),
+      tasks: [...tasks.values()].map(({ taskId, rewards, contextOf }) => ({
+        taskId,
+        context: sharedContext(runDir, taskId, rewards, contextOf),
+        rewards,
       })),
     };
   } finally {
@@ -125,7 +128,8 @@ const validContext = (c: unknown): c is BanditContext =>
  */
 function sharedContext(
   runDir: string,
-  task: MatrixTask,
+  taskId: string,
+  rewardsOf: Record<string, number>,
   contextOf: Map<string, BanditContext | null>,
 ): BanditContext | null {
   const contexts = [...contextOf.values()];
@@ -133,14 +137,14 @@ function sharedContext(
   const key = (c: BanditContext | null) => JSON.stringify(c?.features ?? null);
   if (contexts.some((c) => key(c) !== key(first))) {
     throw new ConfigError(
-      `${runDir}: the strategies of ${task.taskId} saw different contexts: not a strategy matrix`,
+      `${runDir}: the strategies of ${taskId} saw different contexts: not a strategy matrix`,
     );
   }
   if (first === null) {
-    const rewards = Object.values(task.rewards);
+    const rewards = Object.values(rewardsOf);
     if (rewards.some((r) => Math.abs(r - rewards[0]!) > REWARD_TOLERANCE)) {
       throw new ConfigError(
-        `${runDir}: ${task.taskId} ended before any choice, yet its strategies got different rewards`,
+        `${runDir}: ${taskId} ended before any choice, yet its strategies got different rewards`,
       );
     }
   }
