@@ -17,6 +17,18 @@ const BIN = path.join(ROOT, 'bin', 'repogym.js');
 // boundaries resolves it (`<` for `<=`); arithmetic and logic have no template that does.
 const TASK = 'ledger__low-stock-threshold-3';
 const STRATEGIES = ['boundaries', 'arithmetic', 'logic'];
+/** The CLI's compare run on TASK that both the automatic and the --human test start from. */
+const compareArgs = (out: string) => [
+  'compare',
+  '--task',
+  TASK,
+  '--strategies',
+  STRATEGIES.join(','),
+  '--max-steps',
+  '12',
+  '--out',
+  out,
+];
 // Real episodes in real sandboxes: on a loaded machine a comparison can outlast vitest's default timeout.
 const EPISODES_TIMEOUT = 180_000;
 
@@ -126,17 +138,7 @@ describe('repogym compare', () => {
     'runs three repair strategies side by side, prints the table and the diffs, picks the winner, stores all',
     async () => {
       const out = path.join(dir, 'auto');
-      const r = await cli([
-        'compare',
-        '--task',
-        TASK,
-        '--strategies',
-        STRATEGIES.join(','),
-        '--max-steps',
-        '12',
-        '--out',
-        out,
-      ]);
+      const r = await cli(compareArgs(out));
       expect(r.stderr).not.toMatch(/repogym: /);
       expect(r.code).toBe(0);
       const header = r.stdout.split('\n').find((l) => l.includes(TASK))!;
@@ -280,20 +282,7 @@ describe('repogym compare --human in a terminal', () => {
     'rates with digits and arrow keys; the ratings land in the store and teach the bandit',
     async () => {
       const out = path.join(dir, 'human');
-      const { child, exited, output, waitFor } = ptyCli([
-        'compare',
-        '--task',
-        TASK,
-        '--strategies',
-        STRATEGIES.join(','),
-        '--max-steps',
-        '12',
-        '--out',
-        out,
-        '--human',
-        '--rater',
-        'pty',
-      ]);
+      const { child, exited, output, waitFor } = ptyCli([...compareArgs(out), '--human', '--rater', 'pty']);
       try {
         await waitFor(/boundaries \(1\/3\): how good is this result\?/);
         expect(output()).toMatch(/│ human +│ n\/a +│/); // the table came first, not yet rated
